@@ -1,0 +1,13 @@
+import { Type } from '@sinclair/typebox';
+import { TAG_PATTERN, UUID_PATTERN } from '../lib/ids.js';
+
+/** Shared schema pieces. A path id of the wrong shape fails `params` validation → 400/7003. */
+export const TagParam = Type.String({ pattern: TAG_PATTERN });
+export const UuidParam = Type.String({ pattern: UUID_PATTERN });
+
+export const PageQuery = Type.Object({
+  page: Type.Optional(Type.Integer({ minimum: 1 })),
+  per_page: Type.Optional(Type.Integer()),
+});
+
+export const Direction = Type.Union([Type.Literal('asc'), Type.Literal('desc')]);

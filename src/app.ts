@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { AppContext } from './context.js';
+import { authenticate } from './api/auth.js';
+import { failure } from './api/envelope.js';
+import { ApiError, Errors } from './api/errors.js';
+import { tokensRepository } from './resources/tokens/repository.js';
+import { AccountsService } from './resources/accounts/service.js';
+import { accountRoutes } from './resources/accounts/routes.js';
+import { ZonesService } from './resources/zones/service.js';
+import { zoneRoutes } from './resources/zones/routes.js';
+import { TokensService } from './resources/tokens/service.js';
+import { tokenRoutes } from './resources/tokens/routes.js';
+
+export const API_PREFIX = '/client/v4';
+export const BODY_LIMIT = 1024 * 1024;
+
+export interface BuiltApp {
+  app: FastifyInstance;
+  services: { accounts: AccountsService; zones: ZonesService; tokens: TokensService };
+}
+
+/**
+ * The HTTP app, hooks in order: request id → auth (onRequest) → routes (schema-validated) →
+ * one error renderer. Every response, errors and unknown routes included, is a v4 envelope.
+ */
+export function buildApp(ctx: AppContext): BuiltApp {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: ctx.log as FastifyBaseLogger,
+    genReqId: () => randomUUID(),
+    bodyLimit: BODY_LIMIT,
+    // Our own envelope for every error; Fastify's default 404/400 bodies never leave.
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+  });
+
+  // JSON only: no text/plain parser; an empty body is "no body", not a parse error.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body).trim();
+    if (text === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(Errors.invalidJson((err as Error).message) as unknown as Error, undefined);
+    }
+  });
+
+  const services = {
+    accounts: new AccountsService(ctx),
+    zones: new ZonesService(ctx),
+    tokens: new TokensService(ctx),
+  };
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.register(
+    async (api) => {
+      api.addHook('onRequest', async (req) => {
+        req.principal = await authenticate(req, {
+          findTokenByHash: (hash) => tokensRepository.findByHash(ctx.store.db, hash),
+          defaultAccountId: () => ctx.defaultAccountId,
+          bootstrapToken: ctx.bootstrap.token,
+          bootstrapEmail: ctx.bootstrap.email,
+          bootstrapApiKey: ctx.bootstrap.apiKey,
+          now: () => ctx.clock.now(),
+        });
+      });
+      accountRoutes(api, services.accounts);
+      zoneRoutes(api, services.zones);
+      tokenRoutes(api, services.tokens);
+    },
+    { prefix: API_PREFIX },
+  );
+
+  app.setNotFoundHandler(async (req, reply) => {
+    const path = req.url.split('?')[0]!;
+    const err = path.startsWith(API_PREFIX + '/') ? Errors.couldNotRoute(path.slice(API_PREFIX.length)) : Errors.noRoute();
+    return reply.status(err.status).send(failure(err.errors));
+  });
+
+  app.setErrorHandler(async (error: FastifyError | ApiError, req, reply) => {
+    const apiError = toApiError(error, req.url);
+    if (apiError.status >= 500) {
+      req.log.error({ err: error, reqId: req.id }, 'unexpected error');
+    }
+    for (const [k, v] of Object.entries(apiError.headers)) reply.header(k, v);
+    return reply.status(apiError.status).send(failure(apiError.errors));
+  });
+
+  // The SDK retries 409 (and others) unless told not to; only a 429 is worth retrying.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    const status = reply.statusCode;
+    if (status >= 400 && status < 500 && status !== 429) reply.header('x-should-retry', 'false');
+    return payload;
+  });
+
+  return { app, services };
+}
+
+function toApiError(error: FastifyError | ApiError, url: string): ApiError {
+  if (error instanceof ApiError) return error;
+  const fe = error as FastifyError & { validationContext?: string };
+  if (fe.validation) {
+    const path = url.split('?')[0]!;
+    if (fe.validationContext === 'params') return Errors.couldNotRoute(path.slice(API_PREFIX.length));
+    const first = fe.validation[0];
+    const where = `${fe.validationContext ?? 'body'}${first?.instancePath ? first.instancePath.replace(/\//g, '.') : ''}`;
+    const extra = first?.params && 'allowedValues' in first.params ? ` (${(first.params.allowedValues as unknown[]).join(', ')})` : '';
+    return Errors.invalidField(`${where} ${first?.message ?? 'is invalid'}${extra}`);
+  }
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return Errors.bodyTooLarge(BODY_LIMIT);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? Errors.unsupportedMediaType(String(fe.message.split(': ')[1] ?? 'unknown')) : Errors.invalidField('invalid content-length');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return Errors.invalidJson('the body is empty');
+    case 'FST_ERR_CTP_INVALID_TYPE':
+      return Errors.unsupportedMediaType('(none)');
+  }
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return Errors.invalidField(fe.message);
+  }
+  return Errors.internal();
+}

@@ -1,0 +1,145 @@
+import { isIP } from 'node:net';
+import path from 'node:path';
+
+/** One typed configuration, read from EDGECERT_* variables; every variable also has a flag. */
+export interface Config {
+  dataDir: string;
+  databaseUrl: string;
+  apiListen: { host: string; port: number };
+  edgeListen: { host: string; port: number };
+  trustCaFile: string | undefined;
+  masterKey: Buffer | undefined;
+  bootstrapToken: string | undefined;
+  bootstrapEmail: string | undefined;
+  bootstrapApiKey: string | undefined;
+  originScheme: 'http' | 'https';
+  originPort: number;
+  logLevel: string;
+  role: 'api' | 'edge' | 'all';
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+  }
+}
+
+/** Variable name → flag name: EDGECERT_API_LISTEN ↔ --api-listen. */
+export const VARIABLES = [
+  'EDGECERT_DATA_DIR',
+  'EDGECERT_DATABASE_URL',
+  'EDGECERT_API_LISTEN',
+  'EDGECERT_EDGE_LISTEN',
+  'EDGECERT_TRUST_CA_FILE',
+  'EDGECERT_MASTER_KEY',
+  'EDGECERT_BOOTSTRAP_TOKEN',
+  'EDGECERT_BOOTSTRAP_EMAIL',
+  'EDGECERT_BOOTSTRAP_API_KEY',
+  'EDGECERT_ORIGIN_SCHEME',
+  'EDGECERT_ORIGIN_PORT',
+  'EDGECERT_LOG_LEVEL',
+  'EDGECERT_ROLE',
+] as const;
+
+export const flagFor = (variable: string): string =>
+  '--' + variable.replace(/^EDGECERT_/, '').toLowerCase().replace(/_/g, '-');
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Merge flags over the environment; unknown flags are configuration errors too. */
+export function collectSettings(env: NodeJS.ProcessEnv, argv: string[]): Record<string, string | undefined> {
+  const settings: Record<string, string | undefined> = {};
+  for (const v of VARIABLES) settings[v] = env[v] === '' ? undefined : env[v];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new ConfigError(arg, 'unexpected argument');
+    const [flag, inline] = arg.split(/=(.*)/s, 2) as [string, string | undefined];
+    const variable = VARIABLES.find((v) => flagFor(v) === flag);
+    if (!variable) throw new ConfigError(flag, 'unknown flag');
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new ConfigError(variable, `${flag} needs a value`);
+    settings[variable] = value;
+  }
+  return settings;
+}
+
+function parseListen(variable: string, value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (!m || !host || !(port >= 0 && port <= 65535)) {
+    throw new ConfigError(variable, `expected host:port, got "${value}"`);
+  }
+  if (host !== 'localhost' && !isIP(host) && !/^[a-z0-9.-]+$/i.test(host)) {
+    throw new ConfigError(variable, `invalid host "${host}"`);
+  }
+  return { host, port };
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config {
+  const s = collectSettings(env, argv);
+  const dataDir = path.resolve(s.EDGECERT_DATA_DIR ?? './data');
+  const databaseUrl = s.EDGECERT_DATABASE_URL ?? `sqlite:${path.join(dataDir, 'edgecert.db')}`;
+  if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(databaseUrl)) {
+    throw new ConfigError('EDGECERT_DATABASE_URL', 'must start with sqlite: or postgres://');
+  }
+  let masterKey: Buffer | undefined;
+  if (s.EDGECERT_MASTER_KEY !== undefined) {
+    masterKey = Buffer.from(s.EDGECERT_MASTER_KEY, 'base64');
+    if (masterKey.length !== 32 || !/^[A-Za-z0-9+/]+=*$/.test(s.EDGECERT_MASTER_KEY)) {
+      throw new ConfigError('EDGECERT_MASTER_KEY', 'must be the base64 encoding of exactly 32 bytes');
+    }
+  }
+  const scheme = s.EDGECERT_ORIGIN_SCHEME ?? 'https';
+  if (scheme !== 'http' && scheme !== 'https') {
+    throw new ConfigError('EDGECERT_ORIGIN_SCHEME', `must be http or https, got "${scheme}"`);
+  }
+  const originPort = Number(s.EDGECERT_ORIGIN_PORT ?? '443');
+  if (!Number.isInteger(originPort) || originPort < 1 || originPort > 65535) {
+    throw new ConfigError('EDGECERT_ORIGIN_PORT', `must be a port number 1-65535, got "${s.EDGECERT_ORIGIN_PORT}"`);
+  }
+  const logLevel = s.EDGECERT_LOG_LEVEL ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError('EDGECERT_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const role = s.EDGECERT_ROLE ?? 'all';
+  if (role !== 'api' && role !== 'edge' && role !== 'all') {
+    throw new ConfigError('EDGECERT_ROLE', `must be api, edge or all, got "${role}"`);
+  }
+  const bootstrapToken = s.EDGECERT_BOOTSTRAP_TOKEN;
+  if (bootstrapToken !== undefined && !/^[A-Za-z0-9_-]{40,}$/.test(bootstrapToken)) {
+    throw new ConfigError('EDGECERT_BOOTSTRAP_TOKEN', 'must be at least 40 url-safe characters (A-Z a-z 0-9 _ -)');
+  }
+  const email = s.EDGECERT_BOOTSTRAP_EMAIL;
+  const apiKey = s.EDGECERT_BOOTSTRAP_API_KEY;
+  if ((email === undefined) !== (apiKey === undefined)) {
+    throw new ConfigError(
+      email === undefined ? 'EDGECERT_BOOTSTRAP_EMAIL' : 'EDGECERT_BOOTSTRAP_API_KEY',
+      'EDGECERT_BOOTSTRAP_EMAIL and EDGECERT_BOOTSTRAP_API_KEY must be set together',
+    );
+  }
+  if (email !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
+    throw new ConfigError('EDGECERT_BOOTSTRAP_EMAIL', 'must be an email address');
+  }
+  if (apiKey !== undefined && !/^[A-Za-z0-9]{32,}$/.test(apiKey)) {
+    throw new ConfigError('EDGECERT_BOOTSTRAP_API_KEY', 'must be at least 32 alphanumeric characters');
+  }
+  return {
+    dataDir,
+    databaseUrl,
+    apiListen: parseListen('EDGECERT_API_LISTEN', s.EDGECERT_API_LISTEN ?? '127.0.0.1:8787'),
+    edgeListen: parseListen('EDGECERT_EDGE_LISTEN', s.EDGECERT_EDGE_LISTEN ?? '127.0.0.1:8443'),
+    trustCaFile: s.EDGECERT_TRUST_CA_FILE,
+    masterKey,
+    bootstrapToken,
+    bootstrapEmail: email?.toLowerCase(),
+    bootstrapApiKey: apiKey,
+    originScheme: scheme,
+    originPort,
+    logLevel,
+    role,
+  };
+}

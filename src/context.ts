@@ -1,0 +1,21 @@
+import type { Clock } from './lib/clock.js';
+import type { Ids } from './lib/ids.js';
+import type { Logger } from './lib/logger.js';
+import type { Store } from './storage/connect.js';
+import type { KeyVault } from './storage/crypto.js';
+import type { ChangeFeed } from './storage/changes.js';
+import type { TrustStore } from './pki/trust.js';
+
+/** What services need, built once in main.ts (or a test harness) and passed down. */
+export interface AppContext {
+  store: Store;
+  clock: Clock;
+  ids: Ids;
+  vault: KeyVault;
+  changes: ChangeFeed;
+  trust: TrustStore;
+  log: Logger;
+  bootstrap: { token?: string; email?: string; apiKey?: string };
+  /** Set once the default account exists (first start creates it). */
+  defaultAccountId: string;
+}

@@ -1,0 +1,79 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import type { AppContext } from './context.js';
+import { buildApp } from './app.js';
+import { systemClock, type Clock } from './lib/clock.js';
+import { randomIds } from './lib/ids.js';
+import { createLogger } from './lib/logger.js';
+import { openStore } from './storage/connect.js';
+import { KeyVault, loadMasterKey } from './storage/crypto.js';
+import { ChangeFeed } from './storage/changes.js';
+import { TrustStore } from './pki/trust.js';
+import { AccountsService } from './resources/accounts/service.js';
+import { TokensService } from './resources/tokens/service.js';
+
+export interface Running {
+  ctx: AppContext;
+  app: FastifyInstance;
+  apiUrl: string;
+  /** Set on the first start of an empty database: the one token printed to the operator. */
+  firstToken?: string;
+  close(): Promise<void>;
+}
+
+/** Opens storage (migrating it), builds the context, and the API. Shared by `serve`, the CLI and tests. */
+export async function openContext(config: Config, opts: { clock?: Clock; log?: NodeJS.WritableStream } = {}) {
+  const log = createLogger(config.logLevel, opts.log);
+  const store = await openStore(config.databaseUrl);
+  await store.migrate();
+  const clock = opts.clock ?? systemClock;
+  const ctx: AppContext = {
+    store,
+    clock,
+    ids: randomIds,
+    vault: new KeyVault(loadMasterKey(config.masterKey, config.dataDir)),
+    changes: new ChangeFeed(clock),
+    trust: TrustStore.load(config.trustCaFile),
+    log,
+    bootstrap: { token: config.bootstrapToken, email: config.bootstrapEmail, apiKey: config.bootstrapApiKey },
+    defaultAccountId: '',
+  };
+  const account = await new AccountsService(ctx).ensureDefault();
+  ctx.defaultAccountId = account.id;
+  return { ctx, accountCreated: account.created };
+}
+
+export async function startServer(config: Config, opts: { clock?: Clock; log?: NodeJS.WritableStream } = {}): Promise<Running> {
+  const { ctx, accountCreated } = await openContext(config, opts);
+  let firstToken: string | undefined;
+  if (accountCreated) {
+    const token = await new TokensService(ctx).create({
+      name: 'bootstrap (first start)',
+      permissions: ['zone:read', 'zone:edit', 'ssl:read', 'ssl:edit', 'account:read'],
+    });
+    firstToken = token.value;
+  }
+  const { app } = buildApp(ctx);
+  await app.listen({ host: config.apiListen.host, port: config.apiListen.port });
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  return {
+    ctx,
+    app,
+    apiUrl: `http://${host}:${address.port}`,
+    firstToken,
+    close: () =>
+      (closing ??= (async () => {
+        // In-flight requests get up to 10 s; then connections are cut.
+        const timer = setTimeout(() => app.server.closeAllConnections(), 10_000);
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(timer);
+          await ctx.store.close();
+        }
+      })()),
+  };
+}

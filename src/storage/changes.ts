@@ -1,0 +1,52 @@
+import { EventEmitter } from 'node:events';
+import type { Db } from './schema.js';
+import type { Clock } from '../lib/clock.js';
+import { isoTimestamp } from '../lib/clock.js';
+
+export type ChangeKind =
+  | 'custom_hostname'
+  | 'certificate_pack'
+  | 'fallback_origin'
+  | 'zone'
+  | 'mtls_certificate'
+  | 'hostname_association';
+
+export interface Change {
+  seq: number;
+  kind: ChangeKind;
+  zone_id: string | null;
+  entity_id: string;
+}
+
+/**
+ * The change feed: every mutation writes a row in the same transaction as the data, and the
+ * service calls `committed()` once the transaction is done. Edges read from their last sequence
+ * number, so a missed signal only delays, never loses, a change.
+ */
+export class ChangeFeed extends EventEmitter {
+  constructor(private readonly clock: Clock) {
+    super();
+  }
+
+  async record(trx: Db, kind: ChangeKind, zoneId: string | null, entityId: string): Promise<void> {
+    await trx
+      .insertInto('changes')
+      .values({ kind, zone_id: zoneId, entity_id: entityId, created_at: isoTimestamp(this.clock.now()) })
+      .execute();
+  }
+
+  committed(): void {
+    this.emit('changed');
+  }
+
+  async since(db: Db, seq: number, limit = 1000): Promise<Change[]> {
+    const rows = await db
+      .selectFrom('changes')
+      .select(['seq', 'kind', 'zone_id', 'entity_id'])
+      .where('seq', '>', seq)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ ...r, seq: Number(r.seq), kind: r.kind as ChangeKind }));
+  }
+}

@@ -1,0 +1,103 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider } from 'kysely';
+import type { Database, Db } from './schema.js';
+import { migrations } from './migrations/index.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /**
+   * A write transaction. On SQLite it is `BEGIN IMMEDIATE` (takes the write lock up front, so two
+   * processes cannot both read then fail to upgrade); on PostgreSQL a normal transaction in which
+   * rows are locked with `lockRow`.
+   */
+  transaction<T>(fn: (trx: Db) => Promise<T>): Promise<T>;
+  /** Lock one row for the rest of the transaction (PostgreSQL `FOR UPDATE`; SQLite already holds the write lock). */
+  lockRow(trx: Db, table: 'custom_hostnames' | 'zones', id: string): Promise<boolean>;
+  migrate(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export async function openStore(databaseUrl: string): Promise<Store> {
+  if (databaseUrl.startsWith('sqlite:')) return openSqlite(databaseUrl.slice('sqlite:'.length));
+  return openPostgres(databaseUrl);
+}
+
+async function openSqlite(file: string): Promise<Store> {
+  const { default: SqliteDatabase } = await import('better-sqlite3');
+  if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const database = new SqliteDatabase(file);
+  database.pragma('journal_mode = WAL');
+  // WAL + NORMAL survives a killed process (the WAL is in the OS); FULL would also survive power loss.
+  database.pragma('synchronous = NORMAL');
+  database.pragma('busy_timeout = 5000');
+  database.pragma('foreign_keys = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return {
+    db,
+    dialect: 'sqlite',
+    transaction: (fn) =>
+      // One connection, held for the whole transaction: Kysely's SQLite driver serialises users of it.
+      db.connection().execute(async (conn) => {
+        await sql`begin immediate`.execute(conn);
+        try {
+          const result = await fn(conn);
+          await sql`commit`.execute(conn);
+          return result;
+        } catch (err) {
+          await sql`rollback`.execute(conn);
+          throw err;
+        }
+      }),
+    lockRow: async (trx, table, id) => {
+      const row = await trx.selectFrom(table).select('id').where('id', '=', id).executeTakeFirst();
+      return row !== undefined;
+    },
+    migrate: () => runMigrations(db, 'sqlite'),
+    close: () => db.destroy(),
+  };
+}
+
+async function openPostgres(url: string): Promise<Store> {
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    dialect: 'postgres',
+    transaction: (fn) => db.transaction().execute(fn),
+    lockRow: async (trx, table, id) => {
+      const row = await trx.selectFrom(table).select('id').where('id', '=', id).forUpdate().executeTakeFirst();
+      return row !== undefined;
+    },
+    migrate: async () => {
+      // Nodes starting together: one migrates, the others wait on the advisory lock.
+      return db.connection().execute(async (conn) => {
+        await sql`select pg_advisory_lock(724311)`.execute(conn);
+        try {
+          return await runMigrations(conn as Kysely<Database>, 'postgres');
+        } finally {
+          await sql`select pg_advisory_unlock(724311)`.execute(conn);
+        }
+      });
+    },
+    close: () => db.destroy(),
+  };
+}
+
+async function runMigrations(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error;
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** True when the error is a unique-constraint violation, in either dialect. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === '23505' || (typeof e?.code === 'string' && e.code.startsWith('SQLITE_CONSTRAINT_UNIQUE')) || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}

@@ -1,0 +1,118 @@
+import { sql, type Kysely, type Migration } from 'kysely';
+import type { Dialect } from '../connect.js';
+
+/**
+ * Versioned migrations, applied in name order at start and by `edgecert migrate`.
+ * Only portable column types; dialect differences are passed in and kept to `serial` below.
+ */
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  const serial = dialect === 'postgres' ? 'bigserial' : 'integer';
+  return {
+    '001_foundation': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('accounts')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('created_on', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('zone_ids', 'text')
+          .addColumn('permissions', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('created_on', 'text', (c) => c.notNull())
+          .addColumn('expires_on', 'text')
+          .execute();
+        await db.schema
+          .createTable('zones')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('paused', 'integer', (c) => c.notNull())
+          .addColumn('created_on', 'text', (c) => c.notNull())
+          .addColumn('modified_on', 'text', (c) => c.notNull())
+          .addColumn('activated_on', 'text')
+          .execute();
+        await db.schema.createIndex('zones_account').on('zones').columns(['account_id', 'name']).execute();
+        await db.schema
+          .createTable('changes')
+          .addColumn('seq', sql.raw(serial) as any, (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('zone_id', 'text')
+          .addColumn('entity_id', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+    '002_custom_hostnames': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('custom_hostnames')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('zone_id', 'text', (c) => c.notNull().references('zones.id').onDelete('cascade'))
+          // Globally unique: the edge routes by SNI alone, so one hostname can have one owner.
+          .addColumn('hostname', 'text', (c) => c.notNull().unique())
+          .addColumn('custom_metadata', 'text')
+          .addColumn('custom_origin_server', 'text')
+          .addColumn('custom_origin_sni', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('verification_token', 'text', (c) => c.notNull())
+          .addColumn('http_token', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('ssl_pack_id', 'text', (c) => c.notNull().unique())
+          .addColumn('ssl_method', 'text')
+          .addColumn('ssl_type', 'text')
+          .addColumn('ssl_bundle_method', 'text', (c) => c.notNull())
+          .addColumn('ssl_certificate_authority', 'text')
+          .addColumn('ssl_custom_csr_id', 'text')
+          .addColumn('ssl_cloudflare_branding', 'integer', (c) => c.notNull())
+          .addColumn('ssl_wildcard', 'integer', (c) => c.notNull())
+          .addColumn('ssl_settings', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('custom_hostnames_zone').on('custom_hostnames').columns(['zone_id', 'hostname']).execute();
+        await db.schema
+          .createTable('pack_certificates')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('pack_id', 'text', (c) => c.notNull())
+          .addColumn('custom_hostname_id', 'text', (c) =>
+            c.notNull().references('custom_hostnames.id').onDelete('cascade'),
+          )
+          .addColumn('key_type', 'text', (c) => c.notNull())
+          .addColumn('certificate', 'text', (c) => c.notNull())
+          .addColumn('key_ciphertext', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('issuer', 'text', (c) => c.notNull())
+          .addColumn('serial_number', 'text', (c) => c.notNull())
+          .addColumn('signature', 'text', (c) => c.notNull())
+          .addColumn('expires_on', 'text', (c) => c.notNull())
+          .addColumn('issued_on', 'text', (c) => c.notNull())
+          .addColumn('uploaded_on', 'text', (c) => c.notNull())
+          .addColumn('fingerprint_sha256', 'text', (c) => c.notNull())
+          .addColumn('hosts', 'text', (c) => c.notNull())
+          // The pack invariant "at most one certificate per key type", enforced by the database too.
+          .addUniqueConstraint('pack_certificates_one_per_key_type', ['pack_id', 'key_type'])
+          .execute();
+        await db.schema.createIndex('pack_certificates_hostname').on('pack_certificates').column('custom_hostname_id').execute();
+        await db.schema
+          .createTable('fallback_origins')
+          .addColumn('zone_id', 'text', (c) => c.primaryKey().references('zones.id').onDelete('cascade'))
+          .addColumn('origin', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}

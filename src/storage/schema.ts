@@ -1,0 +1,112 @@
+import type { Generated, Kysely, Transaction } from 'kysely';
+
+/**
+ * Table types. Portable column kinds only (text, integer), so SQLite and PostgreSQL share the
+ * migrations and the repository code: timestamps are ISO 8601 text, booleans 0/1, JSON as text.
+ */
+export interface AccountsTable {
+  id: string;
+  name: string;
+  type: string;
+  created_on: string;
+}
+
+export interface TokensTable {
+  id: string;
+  name: string;
+  token_hash: string;
+  account_id: string;
+  /** JSON array of zone ids, or null for an account-wide token. */
+  zone_ids: string | null;
+  /** JSON array of permission names. */
+  permissions: string;
+  status: string;
+  created_on: string;
+  expires_on: string | null;
+}
+
+export interface ZonesTable {
+  id: string;
+  account_id: string;
+  name: string;
+  status: string;
+  type: string;
+  paused: number;
+  created_on: string;
+  modified_on: string;
+  activated_on: string | null;
+}
+
+export interface CustomHostnamesTable {
+  id: string;
+  zone_id: string;
+  hostname: string;
+  custom_metadata: string | null;
+  custom_origin_server: string | null;
+  custom_origin_sni: string | null;
+  status: string;
+  verification_token: string;
+  http_token: string;
+  created_at: string;
+  updated_at: string;
+  ssl_pack_id: string;
+  ssl_method: string | null;
+  ssl_type: string | null;
+  ssl_bundle_method: string;
+  ssl_certificate_authority: string | null;
+  ssl_custom_csr_id: string | null;
+  ssl_cloudflare_branding: number;
+  ssl_wildcard: number;
+  /** JSON object of the ssl.settings fields. */
+  ssl_settings: string;
+}
+
+export interface PackCertificatesTable {
+  id: string;
+  pack_id: string;
+  custom_hostname_id: string;
+  key_type: 'rsa' | 'ecdsa';
+  /** PEM chain as uploaded and normalised: leaf first, then intermediates. Public data. */
+  certificate: string;
+  /** AES-256-GCM ciphertext of the private key (see storage/crypto.ts). */
+  key_ciphertext: string;
+  key_id: string;
+  issuer: string;
+  serial_number: string;
+  signature: string;
+  expires_on: string;
+  issued_on: string;
+  uploaded_on: string;
+  fingerprint_sha256: string;
+  /** JSON array of SANs. */
+  hosts: string;
+}
+
+export interface FallbackOriginsTable {
+  zone_id: string;
+  origin: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ChangesTable {
+  seq: Generated<number>;
+  kind: string;
+  zone_id: string | null;
+  entity_id: string;
+  created_at: string;
+}
+
+export interface Database {
+  accounts: AccountsTable;
+  tokens: TokensTable;
+  zones: ZonesTable;
+  custom_hostnames: CustomHostnamesTable;
+  pack_certificates: PackCertificatesTable;
+  fallback_origins: FallbackOriginsTable;
+  changes: ChangesTable;
+}
+
+/** Repositories take either the database or a transaction. */
+export type Db = Kysely<Database> | Transaction<Database>;
