@@ -1,0 +1,104 @@
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate } from '@peculiar/asn1-x509';
+import type { PemBlock } from './pem.js';
+
+/** Cloudflare's names for signature algorithms, by OID. */
+const SIGNATURE_NAMES: Record<string, string> = {
+  '1.2.840.113549.1.1.4': 'MD5WithRSA',
+  '1.2.840.113549.1.1.5': 'SHA1WithRSA',
+  '1.2.840.113549.1.1.10': 'RSASSA-PSS',
+  '1.2.840.113549.1.1.11': 'SHA256WithRSA',
+  '1.2.840.113549.1.1.12': 'SHA384WithRSA',
+  '1.2.840.113549.1.1.13': 'SHA512WithRSA',
+  '1.2.840.10045.4.1': 'ECDSAWithSHA1',
+  '1.2.840.10045.4.3.2': 'ECDSAWithSHA256',
+  '1.2.840.10045.4.3.3': 'ECDSAWithSHA384',
+  '1.2.840.10045.4.3.4': 'ECDSAWithSHA512',
+  '1.3.101.112': 'Ed25519',
+  '1.3.101.113': 'Ed448',
+};
+
+export type KeyType = 'rsa' | 'ecdsa';
+
+export interface ParsedCertificate {
+  x509: X509Certificate;
+  pem: string;
+  /** e.g. SHA256WithRSA, ECDSAWithSHA256; the OID when we have no name for it. */
+  signature: string;
+  /** 'rsa' | 'ecdsa', or the raw key type for anything else (refused later). */
+  keyType: KeyType | string;
+  /** "RSA 2048", "ECDSA P-256", … for messages and strength checks. */
+  keyDescription: string;
+  keyBits: number | undefined;
+  curve: string | undefined;
+  isCa: boolean;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+const CURVE_NAMES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521', secp256k1: 'secp256k1' };
+
+/** Parses one certificate block; throws (with a reason) when it is not a certificate. */
+export function parseCertificate(block: PemBlock): ParsedCertificate {
+  const x509 = new X509Certificate(block.der);
+  const asn = AsnConvert.parse(block.der, Certificate);
+  const oid = asn.signatureAlgorithm.algorithm;
+  const key = x509.publicKey;
+  const details = key.asymmetricKeyDetails ?? {};
+  const rawType = key.asymmetricKeyType ?? 'unknown';
+  const keyType = rawType === 'rsa' ? 'rsa' : rawType === 'ec' ? 'ecdsa' : rawType;
+  const curve = details.namedCurve ? (CURVE_NAMES[details.namedCurve] ?? details.namedCurve) : undefined;
+  const keyBits = details.modulusLength;
+  return {
+    x509,
+    pem: block.pem,
+    signature: SIGNATURE_NAMES[oid] ?? oid,
+    keyType,
+    keyDescription: keyType === 'rsa' ? `RSA ${keyBits}` : keyType === 'ecdsa' ? `ECDSA ${curve}` : rawType,
+    keyBits,
+    curve,
+    isCa: x509.ca,
+    notBefore: new Date(x509.validFrom),
+    notAfter: new Date(x509.validTo),
+  };
+}
+
+const KEY_TYPES: Record<string, 'pkcs8' | 'pkcs1' | 'sec1'> = {
+  'PRIVATE KEY': 'pkcs8',
+  'RSA PRIVATE KEY': 'pkcs1',
+  'EC PRIVATE KEY': 'sec1',
+};
+
+/**
+ * Parses a private key block. DER with an explicit type skips OpenSSL's decoder probing,
+ * which is most of the cost of `createPrivateKey` on PEM text.
+ */
+export function parsePrivateKey(block: PemBlock): KeyObject {
+  const type = KEY_TYPES[block.type];
+  if (!type) throw new Error(`a ${block.type} block is not a private key`);
+  return createPrivateKey({ key: block.der, format: 'der', type });
+}
+
+/** DNS names the certificate is for: its SANs, or its CN when it has no SAN extension. */
+export function certificateHosts(x509: X509Certificate): string[] {
+  const san = x509.subjectAltName;
+  if (san) {
+    return san
+      .split(', ')
+      .filter((entry) => entry.startsWith('DNS:'))
+      .map((entry) => entry.slice(4).replace(/^"|"$/g, '').toLowerCase());
+  }
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(x509.subject)?.[1];
+  return cn ? [cn.toLowerCase()] : [];
+}
+
+/** The issuer's organisation, else its common name (Cloudflare shows e.g. "DigiCertInc"). */
+export function issuerName(x509: X509Certificate): string {
+  const o = /(?:^|\n)O=([^\n]+)/.exec(x509.issuer)?.[1];
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(x509.issuer)?.[1];
+  return o ?? cn ?? x509.issuer.replace(/\n/g, ', ');
+}
+
+export const decimalSerial = (x509: X509Certificate): string => BigInt('0x' + x509.serialNumber).toString(10);
+export const fingerprintHex = (x509: X509Certificate): string => x509.fingerprint256.replace(/:/g, '').toLowerCase();
