@@ -11,13 +11,23 @@ import { ZonesService } from './resources/zones/service.js';
 import { zoneRoutes } from './resources/zones/routes.js';
 import { TokensService } from './resources/tokens/service.js';
 import { tokenRoutes } from './resources/tokens/routes.js';
+import { CustomHostnamesService } from './resources/custom-hostnames/service.js';
+import { customHostnameRoutes } from './resources/custom-hostnames/routes.js';
+import { CertificatePacksService } from './resources/certificate-packs/service.js';
+import { certificatePackRoutes } from './resources/certificate-packs/routes.js';
 
 export const API_PREFIX = '/client/v4';
 export const BODY_LIMIT = 1024 * 1024;
 
 export interface BuiltApp {
   app: FastifyInstance;
-  services: { accounts: AccountsService; zones: ZonesService; tokens: TokensService };
+  services: {
+    accounts: AccountsService;
+    zones: ZonesService;
+    tokens: TokensService;
+    customHostnames: CustomHostnamesService;
+    certificatePacks: CertificatePacksService;
+  };
 }
 
 /**
@@ -46,10 +56,13 @@ export function buildApp(ctx: AppContext): BuiltApp {
     }
   });
 
+  const zones = new ZonesService(ctx);
   const services = {
     accounts: new AccountsService(ctx),
-    zones: new ZonesService(ctx),
+    zones,
     tokens: new TokensService(ctx),
+    customHostnames: new CustomHostnamesService(ctx, zones),
+    certificatePacks: new CertificatePacksService(ctx, zones),
   };
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -69,6 +82,8 @@ export function buildApp(ctx: AppContext): BuiltApp {
       accountRoutes(api, services.accounts);
       zoneRoutes(api, services.zones);
       tokenRoutes(api, services.tokens);
+      customHostnameRoutes(api, services.customHostnames);
+      certificatePackRoutes(api, services.certificatePacks);
     },
     { prefix: API_PREFIX },
   );

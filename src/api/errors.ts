@@ -68,11 +68,12 @@ export const Errors = {
   invalidType: () => e(400, 1433, 'The validation type must be "dv". Check your input and try again.'),
   invalidSslAttribute: (why: string) =>
     e(400, 1434, `The SSL attribute is invalid: ${why}. Refer to the API documentation, check your input and try again.`),
-  invalidContainFilter: () => e(400, 1437, 'The hostname.contain filter is invalid. Check your input and try again.'),
   idFilterExclusive: () => e(400, 1438, 'The id filter cannot be combined with other filters. Check your input and try again.'),
   invalidCiphers: (why: string) => e(400, 1442, `The ciphers setting is invalid: ${why}. Check your input and try again.`),
   ciphersWithTls13: () =>
     e(400, 1443, 'Cipher selection is not supported with a minimum TLS version of 1.3: TLS 1.3 cipher suites are fixed.'),
+  quotaExceeded: (cap: number) => e(403, 1405, `The custom hostname quota of this zone (${cap}) is exhausted.`),
+  invalidHostnameFilter: (why: string) => e(400, 1437, `The hostname filter is invalid: ${why}. Check your input and try again.`),
   invalidBundleMethod: () =>
     e(400, 1449, 'The bundle_method must be one of "ubiquitous", "optimal" or "force". Check your input and try again.'),
 
@@ -111,6 +112,7 @@ export const Errors = {
   certificateNotFound: () => e(404, 1818, 'The certificate was not found in this certificate pack.'),
   encryptedKey: () =>
     e(400, 1428, 'The private key you uploaded cannot be parsed: it is encrypted. Upload the key without a passphrase.'),
+  invalidFallbackOrigin: (why: string) => e(400, 1825, `The fallback origin is invalid: ${why}.`),
   fallbackOriginNotFound: () => e(404, 1819, 'No fallback origin is set for this zone.'),
   mtlsCertificateNotFound: () => e(404, 1820, 'The mTLS certificate was not found in this account.'),
   mtlsInvalid: (why: string) => e(400, 1821, `The mTLS certificate upload is invalid: ${why}.`),

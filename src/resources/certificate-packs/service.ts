@@ -1,0 +1,120 @@
+import type { AppContext } from '../../context.js';
+import type { Principal } from '../../api/auth.js';
+import { Errors } from '../../api/errors.js';
+import { isoTimestamp } from '../../lib/clock.js';
+import type { CustomHostnamesTable, Db, PackCertificatesTable } from '../../storage/schema.js';
+import type { ZonesService } from '../zones/service.js';
+import { customHostnamesRepository } from '../custom-hostnames/repository.js';
+import { toCustomHostname } from '../custom-hostnames/model.js';
+import { certificateRow, validateUpload, type CertificateUpload } from './material.js';
+import { packCertificatesRepository } from './repository.js';
+import type { CertificatePair } from '../custom-hostnames/input.js';
+
+/** Validates the pairs of a bundle (all rules, then "one per key type") before any write. */
+export function validatePairs(ctx: AppContext, pairs: CertificatePair[], hostname: string): CertificateUpload[] {
+  const uploads = pairs.map((pair) => validateUpload(ctx, pair, hostname));
+  if (uploads.length === 2 && uploads[0]!.keyType === uploads[1]!.keyType) {
+    throw Errors.duplicateKeyType(uploads[0]!.keyType.toUpperCase());
+  }
+  return uploads;
+}
+
+/**
+ * Puts validated certificates into a hostname's pack, inside the caller's transaction: a key
+ * type already present is replaced in its slot (the certificate keeps its id), a missing one is
+ * added. The database's unique (pack_id, key_type) backs the "one per key type" rule.
+ */
+export async function putIntoPack(
+  ctx: AppContext,
+  trx: Db,
+  host: CustomHostnamesTable,
+  uploads: CertificateUpload[],
+): Promise<void> {
+  const current = await packCertificatesRepository.forHostname(trx, host.id);
+  for (const upload of uploads) {
+    const slot = current.find((c) => c.key_type === upload.keyType);
+    const id = slot?.id ?? ctx.ids.uuid();
+    const row = certificateRow(ctx, upload, { id, packId: host.ssl_pack_id, customHostnameId: host.id });
+    if (slot) await packCertificatesRepository.replace(trx, id, row);
+    else await packCertificatesRepository.insert(trx, row);
+  }
+}
+
+interface PackAddress {
+  zoneId: string;
+  customHostnameId: string;
+  packId: string;
+  certificateId: string;
+}
+
+/** The two seed operations: replace one certificate of a pack, delete one (never the last). */
+export class CertificatePacksService {
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly zones: ZonesService,
+  ) {}
+
+  /** Resolves the path outside any transaction (404s first, before the costly X.509 work). */
+  private async locate(a: PackAddress): Promise<{ host: CustomHostnamesTable; certificate: PackCertificatesTable }> {
+    const host = await customHostnamesRepository.get(this.ctx.store.db, a.zoneId, a.customHostnameId);
+    if (!host) throw Errors.customHostnameNotFound();
+    if (host.ssl_pack_id !== a.packId.toLowerCase()) throw Errors.certificatePackNotFound();
+    const certificates = await packCertificatesRepository.forHostname(this.ctx.store.db, host.id);
+    const certificate = certificates.find((c) => c.id === a.certificateId.toLowerCase());
+    if (!certificate) throw Errors.certificateNotFound();
+    return { host, certificate };
+  }
+
+  /**
+   * Locks the hostname row and re-reads the pack inside the transaction: whatever another
+   * request committed since `locate` is what the invariants are checked against.
+   */
+  private async lockedPack(trx: Db, a: PackAddress) {
+    if (!(await this.ctx.store.lockRow(trx, 'custom_hostnames', a.customHostnameId.toLowerCase()))) throw Errors.customHostnameNotFound();
+    const host = await customHostnamesRepository.get(trx, a.zoneId, a.customHostnameId.toLowerCase());
+    if (!host) throw Errors.customHostnameNotFound();
+    if (host.ssl_pack_id !== a.packId.toLowerCase()) throw Errors.certificatePackNotFound();
+    const certificates = await packCertificatesRepository.forHostname(trx, host.id);
+    const certificate = certificates.find((c) => c.id === a.certificateId.toLowerCase());
+    if (!certificate) throw Errors.certificateNotFound();
+    return { host, certificates, certificate };
+  }
+
+  async replace(principal: Principal, a: PackAddress, body: CertificatePair) {
+    await this.zones.zoneFor(principal, a.zoneId, 'ssl:edit');
+    const { host, certificate } = await this.locate(a);
+    const upload = validateUpload(this.ctx, body, host.hostname);
+    if (upload.keyType !== certificate.key_type) {
+      throw Errors.keyTypeMismatch(certificate.key_type.toUpperCase(), upload.keyType.toUpperCase());
+    }
+    const result = await this.ctx.store.transaction(async (trx) => {
+      const locked = await this.lockedPack(trx, a);
+      if (locked.certificate.key_type !== upload.keyType) {
+        throw Errors.keyTypeMismatch(locked.certificate.key_type.toUpperCase(), upload.keyType.toUpperCase());
+      }
+      const row = certificateRow(this.ctx, upload, { id: locked.certificate.id, packId: host.ssl_pack_id, customHostnameId: host.id });
+      await packCertificatesRepository.replace(trx, locked.certificate.id, row);
+      const updatedAt = isoTimestamp(this.ctx.clock.now());
+      await customHostnamesRepository.update(trx, host.id, { updated_at: updatedAt });
+      await this.ctx.changes.record(trx, 'certificate_pack', a.zoneId, host.id);
+      return toCustomHostname({ ...locked.host, updated_at: updatedAt }, await packCertificatesRepository.forHostname(trx, host.id));
+    });
+    this.ctx.changes.committed();
+    return result;
+  }
+
+  async delete(principal: Principal, a: PackAddress) {
+    await this.zones.zoneFor(principal, a.zoneId, 'ssl:edit');
+    await this.locate(a);
+    const id = await this.ctx.store.transaction(async (trx) => {
+      const locked = await this.lockedPack(trx, a);
+      if (locked.certificates.length <= 1) throw Errors.lastCertificate();
+      await packCertificatesRepository.delete(trx, locked.certificate.id);
+      await customHostnamesRepository.update(trx, locked.host.id, { updated_at: isoTimestamp(this.ctx.clock.now()) });
+      await this.ctx.changes.record(trx, 'certificate_pack', a.zoneId, locked.host.id);
+      return locked.certificate.id;
+    });
+    this.ctx.changes.committed();
+    return id;
+  }
+}

@@ -1,0 +1,77 @@
+import { sql } from 'kysely';
+import type { CustomHostnamesTable, Db, FallbackOriginsTable } from '../../storage/schema.js';
+import { offsetOf, type PageRequest } from '../../api/pagination.js';
+
+export interface CustomHostnameFilter {
+  zoneId: string;
+  id?: string;
+  hostname?: { op: 'exact' | 'contain' | 'startsWith'; value: string };
+  /** Derived: 'active' when the pack holds a certificate, else 'pending_validation' (also what ssl=1/0 mean). */
+  sslStatus?: string[];
+  hostnameStatus?: string;
+  wildcard?: boolean;
+  customOriginServer?: string;
+  certificateAuthority?: string;
+  order: 'ssl' | 'ssl_status' | 'hostname' | 'created_at';
+  direction: 'asc' | 'desc';
+}
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => '\\' + c);
+
+/** The derived ssl status (see model.ts `sslStatusOf`), in SQL. */
+const sslStatusSql = sql<string>`(case when exists (select 1 from pack_certificates pc where pc.custom_hostname_id = custom_hostnames.id) then 'active' else 'pending_validation' end)`;
+
+export const customHostnamesRepository = {
+  get: (db: Db, zoneId: string, id: string) =>
+    db.selectFrom('custom_hostnames').selectAll().where('zone_id', '=', zoneId).where('id', '=', id).executeTakeFirst(),
+  getByHostname: (db: Db, hostname: string) =>
+    db.selectFrom('custom_hostnames').selectAll().where('hostname', '=', hostname).executeTakeFirst(),
+  insert: (db: Db, row: CustomHostnamesTable) => db.insertInto('custom_hostnames').values(row).execute(),
+  update: (db: Db, id: string, patch: Partial<CustomHostnamesTable>) =>
+    db.updateTable('custom_hostnames').set(patch).where('id', '=', id).execute(),
+  delete: (db: Db, id: string) => db.deleteFrom('custom_hostnames').where('id', '=', id).execute(),
+  async countInZone(db: Db, zoneId: string): Promise<number> {
+    const r = await db
+      .selectFrom('custom_hostnames')
+      .select(({ fn }) => fn.countAll<number>().as('n'))
+      .where('zone_id', '=', zoneId)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  },
+
+  async list(db: Db, f: CustomHostnameFilter, page: PageRequest) {
+    let q = db.selectFrom('custom_hostnames').where('zone_id', '=', f.zoneId);
+    if (f.id !== undefined) q = q.where('id', '=', f.id);
+    if (f.hostname) {
+      const v = escapeLike(f.hostname.value);
+      if (f.hostname.op === 'exact') q = q.where('hostname', '=', f.hostname.value);
+      else q = q.where(sql<boolean>`hostname like ${f.hostname.op === 'contain' ? `%${v}%` : `${v}%`} escape '\\'`);
+    }
+    for (const status of f.sslStatus ?? []) q = q.where(sql<boolean>`${sslStatusSql} = ${status}`);
+    if (f.hostnameStatus !== undefined) q = q.where('status', '=', f.hostnameStatus);
+    if (f.wildcard !== undefined) q = q.where('ssl_wildcard', '=', f.wildcard ? 1 : 0);
+    if (f.customOriginServer !== undefined) q = q.where('custom_origin_server', '=', f.customOriginServer);
+    if (f.certificateAuthority !== undefined) q = q.where('ssl_certificate_authority', '=', f.certificateAuthority);
+
+    const total = await q.select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    let rows = q.selectAll();
+    rows =
+      f.order === 'ssl' || f.order === 'ssl_status'
+        ? rows.orderBy(sslStatusSql, f.direction)
+        : rows.orderBy(f.order, f.direction);
+    const result = await rows.orderBy('hostname').orderBy('id').limit(page.perPage).offset(offsetOf(page)).execute();
+    return { rows: result, total: Number(total.n) };
+  },
+};
+
+export const fallbackOriginsRepository = {
+  get: (db: Db, zoneId: string) => db.selectFrom('fallback_origins').selectAll().where('zone_id', '=', zoneId).executeTakeFirst(),
+  async upsert(db: Db, row: FallbackOriginsTable) {
+    await db
+      .insertInto('fallback_origins')
+      .values(row)
+      .onConflict((oc) => oc.column('zone_id').doUpdateSet({ origin: row.origin, status: row.status, updated_at: row.updated_at }))
+      .execute();
+  },
+  delete: (db: Db, zoneId: string) => db.deleteFrom('fallback_origins').where('zone_id', '=', zoneId).execute(),
+};

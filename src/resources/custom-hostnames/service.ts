@@ -1,0 +1,188 @@
+import type { AppContext } from '../../context.js';
+import type { Principal } from '../../api/auth.js';
+import { Errors } from '../../api/errors.js';
+import type { PageRequest } from '../../api/pagination.js';
+import { isoTimestamp } from '../../lib/clock.js';
+import { isUniqueViolation } from '../../storage/connect.js';
+import type { CustomHostnamesTable } from '../../storage/schema.js';
+import { normaliseHostname } from '../../pki/hostname.js';
+import type { ZonesService } from '../zones/service.js';
+import { packCertificatesRepository } from '../certificate-packs/repository.js';
+import { putIntoPack, validatePairs } from '../certificate-packs/service.js';
+import { checkMergedSettings, originProblem, parseCreate, parseEdit, type HostnameBody, type SslSettings } from './input.js';
+import { toCustomHostname } from './model.js';
+import { customHostnamesRepository, fallbackOriginsRepository, type CustomHostnameFilter } from './repository.js';
+
+/** Hostnames per zone. There is no billing here; the cap only guards against runaway scripts. */
+export const HOSTNAME_HARD_CAP = 1_000_000;
+
+const READ = ['ssl:read', 'zone:read'] as const;
+
+export class CustomHostnamesService {
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly zones: ZonesService,
+  ) {}
+
+  private async present(row: CustomHostnamesTable) {
+    return toCustomHostname(row, await packCertificatesRepository.forHostname(this.ctx.store.db, row.id));
+  }
+
+  private async existing(zoneId: string, id: string): Promise<CustomHostnamesTable> {
+    const row = await customHostnamesRepository.get(this.ctx.store.db, zoneId, id.toLowerCase());
+    if (!row) throw Errors.customHostnameNotFound();
+    return row;
+  }
+
+  async create(principal: Principal, zoneId: string, body: HostnameBody) {
+    await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
+    const input = parseCreate(body);
+    checkMergedSettings(input.ssl.settings);
+    // All certificate work happens before the transaction: a refusal stores nothing.
+    const uploads = validatePairs(this.ctx, input.ssl.pairs, input.hostname);
+    const now = isoTimestamp(this.ctx.clock.now());
+    const row: CustomHostnamesTable = {
+      id: this.ctx.ids.uuid(),
+      zone_id: zoneId,
+      hostname: input.hostname,
+      custom_metadata: input.customMetadata ?? null,
+      custom_origin_server: input.customOriginServer ?? null,
+      custom_origin_sni: input.customOriginSni ?? null,
+      // edgecert does not verify ownership (there is no DNS to check): the hostname is active at once.
+      status: 'active',
+      verification_token: this.ctx.ids.uuid(),
+      http_token: this.ctx.ids.uuid(),
+      created_at: now,
+      updated_at: now,
+      ssl_pack_id: this.ctx.ids.uuid(),
+      ssl_method: input.ssl.method ?? null,
+      ssl_type: input.ssl.type ?? 'dv',
+      ssl_bundle_method: input.ssl.bundleMethod ?? 'ubiquitous',
+      ssl_certificate_authority: input.ssl.certificateAuthority ?? null,
+      ssl_custom_csr_id: input.ssl.customCsrId ?? null,
+      ssl_cloudflare_branding: input.ssl.cloudflareBranding ? 1 : 0,
+      ssl_wildcard: input.ssl.wildcard ? 1 : 0,
+      ssl_settings: JSON.stringify(input.ssl.settings),
+    };
+    try {
+      await this.ctx.store.transaction(async (trx) => {
+        if (await customHostnamesRepository.getByHostname(trx, row.hostname)) throw Errors.duplicateHostname();
+        if ((await customHostnamesRepository.countInZone(trx, zoneId)) >= HOSTNAME_HARD_CAP) throw Errors.quotaExceeded(HOSTNAME_HARD_CAP);
+        await customHostnamesRepository.insert(trx, row);
+        await putIntoPack(this.ctx, trx, row, uploads);
+        await this.ctx.changes.record(trx, 'custom_hostname', zoneId, row.id);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw Errors.duplicateHostname();
+      throw err;
+    }
+    this.ctx.changes.committed();
+    return this.present(row);
+  }
+
+  async get(principal: Principal, zoneId: string, id: string) {
+    await this.zones.zoneFor(principal, zoneId, [...READ]);
+    return this.present(await this.existing(zoneId, id));
+  }
+
+  async list(principal: Principal, filter: CustomHostnameFilter, page: PageRequest) {
+    await this.zones.zoneFor(principal, filter.zoneId, [...READ]);
+    const { rows, total } = await customHostnamesRepository.list(this.ctx.store.db, filter, page);
+    const certificates = await packCertificatesRepository.forHostnames(this.ctx.store.db, rows.map((r) => r.id));
+    return { hostnames: rows.map((r) => toCustomHostname(r, certificates.get(r.id) ?? [])), total };
+  }
+
+  /** PATCH merges: fields not sent keep their values; settings merge one by one; certificates go into their key-type slot. */
+  async edit(principal: Principal, zoneId: string, id: string, body: HostnameBody) {
+    await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
+    const before = await this.existing(zoneId, id);
+    const input = parseEdit(body, before.hostname);
+    const settings: SslSettings = { ...(JSON.parse(before.ssl_settings) as SslSettings), ...input.ssl.settings };
+    checkMergedSettings(settings);
+    const uploads = validatePairs(this.ctx, input.ssl.pairs, before.hostname);
+
+    const patch: Partial<CustomHostnamesTable> = { updated_at: isoTimestamp(this.ctx.clock.now()), ssl_settings: JSON.stringify(settings) };
+    if (input.customMetadata !== undefined) patch.custom_metadata = input.customMetadata;
+    if (input.customOriginServer !== undefined) patch.custom_origin_server = input.customOriginServer;
+    if (input.customOriginSni !== undefined) patch.custom_origin_sni = input.customOriginSni;
+    const ssl = input.ssl;
+    if (ssl.method !== undefined) patch.ssl_method = ssl.method;
+    if (ssl.type !== undefined) patch.ssl_type = ssl.type;
+    if (ssl.bundleMethod !== undefined) patch.ssl_bundle_method = ssl.bundleMethod;
+    if (ssl.certificateAuthority !== undefined) patch.ssl_certificate_authority = ssl.certificateAuthority;
+    if (ssl.customCsrId !== undefined) patch.ssl_custom_csr_id = ssl.customCsrId;
+    if (ssl.cloudflareBranding !== undefined) patch.ssl_cloudflare_branding = ssl.cloudflareBranding ? 1 : 0;
+    if (ssl.wildcard !== undefined) patch.ssl_wildcard = ssl.wildcard ? 1 : 0;
+
+    const after = await this.ctx.store.transaction(async (trx) => {
+      if (!(await this.ctx.store.lockRow(trx, 'custom_hostnames', before.id))) throw Errors.customHostnameNotFound();
+      await customHostnamesRepository.update(trx, before.id, patch);
+      const row = (await customHostnamesRepository.get(trx, zoneId, before.id))!;
+      if (uploads.length > 0) await putIntoPack(this.ctx, trx, row, uploads);
+      await this.ctx.changes.record(trx, uploads.length > 0 ? 'certificate_pack' : 'custom_hostname', zoneId, row.id);
+      return row;
+    });
+    this.ctx.changes.committed();
+    return this.present(after);
+  }
+
+  async delete(principal: Principal, zoneId: string, id: string) {
+    await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
+    const row = await this.existing(zoneId, id);
+    await this.ctx.store.transaction(async (trx) => {
+      await customHostnamesRepository.delete(trx, row.id);
+      await this.ctx.changes.record(trx, 'custom_hostname', zoneId, row.id);
+    });
+    this.ctx.changes.committed();
+    return row.id;
+  }
+
+  // --- fallback origin and quota ---
+
+  private fallbackView(row: { origin: string; status: string; created_at: string; updated_at: string }) {
+    return { origin: row.origin, status: row.status as 'active', errors: [] as string[], created_at: row.created_at, updated_at: row.updated_at };
+  }
+
+  async putFallbackOrigin(principal: Principal, zoneId: string, origin: unknown) {
+    await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
+    if (typeof origin !== 'string' || origin === '') throw Errors.invalidFallbackOrigin('origin is required: the hostname requests are sent to');
+    const problem = originProblem(origin);
+    if (problem) throw Errors.invalidFallbackOrigin(`"${origin}": ${problem}`);
+    const now = isoTimestamp(this.ctx.clock.now());
+    const row = await this.ctx.store.transaction(async (trx) => {
+      const before = await fallbackOriginsRepository.get(trx, zoneId);
+      const next = { zone_id: zoneId, origin: normaliseHostname(origin), status: 'active', created_at: before?.created_at ?? now, updated_at: now };
+      await fallbackOriginsRepository.upsert(trx, next);
+      await this.ctx.changes.record(trx, 'fallback_origin', zoneId, zoneId);
+      return next;
+    });
+    this.ctx.changes.committed();
+    return this.fallbackView(row);
+  }
+
+  async getFallbackOrigin(principal: Principal, zoneId: string) {
+    await this.zones.zoneFor(principal, zoneId, [...READ]);
+    const row = await fallbackOriginsRepository.get(this.ctx.store.db, zoneId);
+    if (!row) throw Errors.fallbackOriginNotFound();
+    return this.fallbackView(row);
+  }
+
+  async deleteFallbackOrigin(principal: Principal, zoneId: string) {
+    await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
+    const row = await this.ctx.store.transaction(async (trx) => {
+      const before = await fallbackOriginsRepository.get(trx, zoneId);
+      if (!before) throw Errors.fallbackOriginNotFound();
+      await fallbackOriginsRepository.delete(trx, zoneId);
+      await this.ctx.changes.record(trx, 'fallback_origin', zoneId, zoneId);
+      return before;
+    });
+    this.ctx.changes.committed();
+    return this.fallbackView(row);
+  }
+
+  async quota(principal: Principal, zoneId: string) {
+    await this.zones.zoneFor(principal, zoneId, [...READ]);
+    const used = await customHostnamesRepository.countInZone(this.ctx.store.db, zoneId);
+    return { allocated: HOSTNAME_HARD_CAP, used, exceeded: used > HOSTNAME_HARD_CAP, hard_cap: HOSTNAME_HARD_CAP };
+  }
+}
