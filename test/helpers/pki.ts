@@ -106,6 +106,12 @@ export async function makeLeaf(issuer: Issuer | 'self', opts: LeafOptions): Prom
     });
   } else {
     const signing = opts.signHash ? { ...issuer.signing, hash: opts.signHash } : issuer.signing;
+    let signingKey = issuer.keys.privateKey;
+    if (opts.signHash && issuer.signing.name === 'RSASSA-PKCS1-v1_5') {
+      // WebCrypto binds an RSA key to one hash: re-import the issuer key for the other one.
+      const der = await subtle.exportKey('pkcs8', issuer.keys.privateKey);
+      signingKey = await subtle.importKey('pkcs8', der, { name: 'RSASSA-PKCS1-v1_5', hash: opts.signHash }, false, ['sign']);
+    }
     cert = await x509.X509CertificateGenerator.create({
       serialNumber,
       subject: `CN=${opts.hosts[0]}`,
@@ -113,7 +119,7 @@ export async function makeLeaf(issuer: Issuer | 'self', opts: LeafOptions): Prom
       notBefore,
       notAfter,
       publicKey: keys.publicKey,
-      signingKey: issuer.keys.privateKey,
+      signingKey,
       signingAlgorithm: signing,
       extensions,
     });
