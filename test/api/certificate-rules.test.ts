@@ -88,7 +88,7 @@ describe('accepted encodings', () => {
 
   test('RSA-signed leaves report SHA256WithRSA and SHA1WithRSA', async () => {
     // Leaves issued straight by the (RSA) root; the root is trusted, so the leaf alone is a chain.
-    for (const [hash, name] of [['SHA-256', 'SHA256WithRSA'], ['SHA-1', 'SHA1WithRSA']]) {
+    for (const [hash, name] of [['SHA-256', 'SHA256WithRSA'], ['SHA-1', 'SHA1WithRSA']] as const) {
       const host = `sig-${hash.toLowerCase()}.customer.com`;
       const leaf = await makeLeaf(pki.root, { hosts: [host], keyType: 'rsa', signHash: hash });
       const res = await create(host, leaf.certPem, leaf.keyPem);
@@ -126,7 +126,7 @@ describe('refusals (create and replace): exact status and code, nothing stored',
     { name: 'encrypted key (says so)', code: 1428, make: async () => ({ cert: good.chainPem, key: encryptedPem(good), message: /encrypted/ }) },
     { name: 'key of another certificate', code: 1429, make: async () => ({ cert: good.chainPem, key: (await leaf({ hosts: [HOST, NEW], keyType: 'rsa' })).keyPem }) },
     { name: 'RSA-1024', code: 1812, make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'rsa', rsaBits: 1024 }); return { cert: l.chainPem, key: l.keyPem, message: /RSA 1024/ }; } },
-    { name: 'ECDSA P-521', code: 1812, slot: 'ecdsa', make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa', curve: 'P-521' }); return { cert: l.chainPem, key: l.keyPem, slot: 'ecdsa' }; } },
+    { name: 'ECDSA P-521', code: 1812, make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa', curve: 'P-521' }); return { cert: l.chainPem, key: l.keyPem, slot: 'ecdsa' }; } },
     { name: 'ECDSAWithSHA512 signature', code: 1447, make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa', signHash: 'SHA-512' }); return { cert: l.chainPem, key: l.keyPem, slot: 'ecdsa', message: /ECDSAWithSHA512/ }; } },
     { name: 'expired', code: 1810, make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa', notBefore: new Date(Date.now() - 30 * DAY), notAfter: new Date(Date.now() - DAY) }); return { cert: l.chainPem, key: l.keyPem, slot: 'ecdsa' }; } },
     { name: 'not yet valid', code: 1811, make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa', notBefore: new Date(Date.now() + DAY) }); return { cert: l.chainPem, key: l.keyPem, slot: 'ecdsa' }; } },

@@ -269,7 +269,7 @@ describe('custom hostnames', () => {
     const res = await s.api('GET', path(), undefined, { authorization: `Bearer ${foreign.value}` });
     assert.equal(res.status, 403);
     assert.deepEqual(codes(res.body), [10000]);
-    const readOnly = await tokens.create({ name: 'reader', permissions: ['ssl:read'], accountId: s.accountId, zoneIds: null });
+    const readOnly = await tokens.create({ name: 'reader', permissions: ['ssl:read'], accountId: s.accountId });
     const read = await s.api('GET', path(), undefined, { authorization: `Bearer ${readOnly.value}` });
     assert.equal(read.status, 200);
     const write = await s.api('POST', path(), { hostname: 'denied.example.com' }, { authorization: `Bearer ${readOnly.value}` });
