@@ -29,9 +29,16 @@ export class TrustStore {
     return new TrustStore([...rootCertificates, ...extra]);
   }
 
+  /** Answers for certificates seen before (cached intermediates are the same objects). */
+  private readonly issuerMemo = new WeakMap<X509Certificate, X509Certificate | null>();
+
   /** A trusted root that issued and signed `cert`, if any. */
   issuerOf(cert: X509Certificate): X509Certificate | undefined {
-    return this.bySubject.get(cert.issuer)?.find((root) => cert.checkIssued(root) && cert.verify(root.publicKey));
+    const memo = this.issuerMemo.get(cert);
+    if (memo !== undefined) return memo ?? undefined;
+    const root = this.bySubject.get(cert.issuer)?.find((r) => cert.checkIssued(r) && cert.verify(r.publicKey));
+    this.issuerMemo.set(cert, root ?? null);
+    return root;
   }
 
   /** Is `cert` itself one of the trusted roots? */

@@ -25,7 +25,7 @@ export interface ValidatedCertificate {
   keyType: KeyType;
   /** Leaf then intermediates, canonical PEM. */
   chainPem: string;
-  /** The private key as PKCS#8 PEM (to be encrypted before it is stored). */
+  /** The private key block, canonical PEM (to be encrypted before it is stored). */
   keyPem: string;
   issuer: string;
   serialNumber: string;
@@ -54,11 +54,29 @@ export function parseChain(text: string): ParsedCertificate[] {
   if (certBlocks.length > MAX_CHAIN) throw Errors.certUnparsable(`the chain has more than ${MAX_CHAIN} certificates`);
   return certBlocks.map((block, i) => {
     try {
-      return parseCertificate(block);
+      return parseCached(block);
     } catch {
       throw Errors.certUnparsable(`certificate ${i + 1} of the chain is not valid DER/X.509`);
     }
   });
+}
+
+/**
+ * Intermediates repeat across uploads (a handful of public CAs issue almost everything), so
+ * parsed CA certificates are kept in a small LRU keyed by their DER; leaves are always parsed.
+ */
+const CA_CACHE_SIZE = 256;
+const caCache = new Map<string, ParsedCertificate>();
+function parseCached(block: PemBlock): ParsedCertificate {
+  const key = block.der.toString('base64');
+  const hit = caCache.get(key);
+  if (hit) return hit;
+  const parsed = parseCertificate(block);
+  if (parsed.isCa) {
+    if (caCache.size >= CA_CACHE_SIZE) caCache.delete(caCache.keys().next().value!);
+    caCache.set(key, parsed);
+  }
+  return parsed;
 }
 
 /** Exactly one leaf (a non-CA certificate); returned first, the intermediates after it. */
@@ -69,7 +87,7 @@ export function orderLeafFirst(chain: ParsedCertificate[]): ParsedCertificate[] 
   return [leaves[0]!, ...chain.filter((c) => c.isCa)];
 }
 
-export function parseKey(text: string | undefined): KeyObject {
+export function parseKey(text: string | undefined): { key: KeyObject; block: PemBlock } {
   if (text === undefined || normalisePemText(text) === '') throw Errors.keyUnparsable('no private key was sent');
   const blocks = splitPemBlocks(text);
   const encrypted = blocks.some((b) => b.type === 'ENCRYPTED PRIVATE KEY' || b.headers.some((h) => /^Proc-Type:.*ENCRYPTED/i.test(h)));
@@ -81,7 +99,7 @@ export function parseKey(text: string | undefined): KeyObject {
   }
   const block = keyBlocks[0] as PemBlock;
   try {
-    return parsePrivateKey(block);
+    return { key: parsePrivateKey(block), block };
   } catch (err) {
     throw Errors.keyUnparsable(/not a private key/.test((err as Error).message) ? (err as Error).message : `the ${block.type} block is not a valid key`);
   }
@@ -140,7 +158,7 @@ export function validateCustomCertificate(
 ): ValidatedCertificate {
   const chain = orderLeafFirst(parseChain(requireCertificateText(input.certificate)));
   const leaf = chain[0]!;
-  const key = parseKey(input.key);
+  const { key, block: keyBlock } = parseKey(input.key);
   const keyType = checkKeyStrength(leaf);
   checkSignature(leaf);
   checkKeyMatches(leaf, key);
@@ -150,7 +168,8 @@ export function validateCustomCertificate(
   return {
     keyType,
     chainPem: chain.map((c) => c.pem).join(''),
-    keyPem: key.export({ type: 'pkcs8', format: 'pem' }) as string,
+    // The key block as uploaded (canonical PEM): PKCS#8, PKCS#1 or SEC1, all of which TLS loads.
+    keyPem: keyBlock.pem,
     issuer: issuerName(leaf.x509),
     serialNumber: decimalSerial(leaf.x509),
     signature: leaf.signature,

@@ -35,7 +35,9 @@ async function openSqlite(file: string): Promise<Store> {
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  // Keep the hot part of the database in process memory (pages are ~2 KB of certificate PEM each).
+  database.pragma('cache_size = -65536');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   return {
     db,
     dialect: 'sqlite',
@@ -58,6 +60,28 @@ async function openSqlite(file: string): Promise<Store> {
     },
     migrate: () => runMigrations(db, 'sqlite'),
     close: () => db.destroy(),
+  };
+}
+
+/**
+ * Kysely's SQLite driver prepares every statement on every call; preparing costs as much as
+ * running a point query. Statements are reused by SQL text (Kysely binds parameters, so the
+ * set of texts is small and bounded by the code), which better-sqlite3 allows as long as one
+ * statement is not iterated twice at once — Kysely only uses all()/run().
+ */
+function withStatementCache(database: import('better-sqlite3').Database) {
+  const cache = new Map<string, import('better-sqlite3').Statement>();
+  return {
+    close: () => database.close(),
+    prepare(sqlText: string) {
+      let statement = cache.get(sqlText);
+      if (!statement) {
+        statement = database.prepare(sqlText);
+        if (cache.size >= 1000) cache.delete(cache.keys().next().value!);
+        cache.set(sqlText, statement);
+      }
+      return statement;
+    },
   };
 }
 

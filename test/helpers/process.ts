@@ -14,8 +14,8 @@ export interface Spawned {
 }
 
 /** Runs the built `edgecert` binary (dist/, built by `npm test` first) as a user would. */
-export function runEdgecert(args: string[], env: Record<string, string>): Spawned {
-  const child = spawn(process.execPath, [BIN, ...args], {
+export function runEdgecert(args: string[], env: Record<string, string>, nodeArgs: string[] = []): Spawned {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

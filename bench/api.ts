@@ -1,0 +1,170 @@
+import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { runEdgecert } from '../test/helpers/process.js';
+import { makeTestPki, type Leaf } from '../test/helpers/pki.js';
+import { validateCustomCertificate } from '../src/pki/validate.js';
+import { TrustStore } from '../src/pki/trust.js';
+import { Pool } from 'undici';
+import { fmt, load, loop, saveResults, type Measured } from './lib.js';
+
+const HOSTNAMES = Number(process.env.BENCH_HOSTNAMES ?? 10_000);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const CONCURRENCY = 4;
+
+/** Pin a process to one core so server and load generator do not share one (2-core machines). */
+function pin(pid: number, core: number): boolean {
+  try {
+    execFileSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
+}
+
+/** The bare X.509 work of a PUT with Node's crypto: parse the chain, parse the key, match, verify. */
+function bareX509(leaf: Leaf, intermediatePem: string, rootPem: string) {
+  const root = new X509Certificate(rootPem);
+  return () => {
+    const cert = new X509Certificate(leaf.certPem);
+    const intermediate = new X509Certificate(intermediatePem);
+    const key = createPrivateKey(leaf.keyPem);
+    if (!cert.checkPrivateKey(key)) throw new Error('mismatch');
+    if (!cert.verify(intermediate.publicKey) || !intermediate.verify(root.publicKey)) throw new Error('verify');
+  };
+}
+
+export async function benchApi(): Promise<void> {
+  console.log(`api: ${HOSTNAMES} custom hostnames, ${SECONDS} s per measurement, concurrency ${CONCURRENCY}`);
+  const pki = await makeTestPki();
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'edgecert-bench-'));
+  const trustFile = path.join(dataDir, 'trust.pem');
+  writeFileSync(trustFile, pki.trustPem);
+  const token = randomBytes(32).toString('base64url');
+  const server = runEdgecert(['serve'], {
+    EDGECERT_DATA_DIR: dataDir,
+    EDGECERT_API_LISTEN: '127.0.0.1:0',
+    EDGECERT_BOOTSTRAP_TOKEN: token,
+    EDGECERT_TRUST_CA_FILE: trustFile,
+    EDGECERT_LOG_LEVEL: 'warn',
+  }, process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []);
+  try {
+    const url = (await server.waitFor(/API listening on (\S+)\/client\/v4/))[1]!;
+    const pinned = pin(server.child.pid!, 0) && pin(process.pid, 1);
+    console.log(pinned ? 'server pinned to core 0, load generator to core 1' : 'taskset unavailable: not pinned');
+    // undici's Pool with keep-alive: a lighter load generator than fetch, so the server is what is measured.
+    const pool = new Pool(url, { connections: 8, pipelining: 1 });
+    const api = async (method: string, p: string, body?: unknown) => {
+      const res = await pool.request({
+        method: method as 'GET',
+        path: `/client/v4${p}`,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      const json = (await res.body.json()) as any;
+      if (res.statusCode >= 300) throw new Error(`${method} ${p}: ${res.statusCode} ${JSON.stringify(json.errors)}`);
+      return json;
+    };
+    const accountId = (await api('GET', '/accounts')).result[0].id;
+    const zoneId = (await api('POST', '/zones', { name: 'bench-saas.com', account: { id: accountId } })).result.id;
+
+    const seedRsa = await pki.leaf({ hosts: ['*.bench.test'], keyType: 'rsa' });
+    const seedEc = await pki.leaf({ hosts: ['*.bench.test'], keyType: 'ecdsa' });
+    const replacements = { ecdsa: [] as Leaf[], rsa: [] as Leaf[] };
+    for (let i = 0; i < 8; i++) {
+      replacements.ecdsa.push(await pki.leaf({ hosts: ['*.bench.test'], keyType: 'ecdsa' }));
+      replacements.rsa.push(await pki.leaf({ hosts: ['*.bench.test'], keyType: 'rsa' }));
+    }
+
+    const seedStart = Date.now();
+    const hosts: Array<{ id: string; packId: string; ecdsa: string; rsa: string }> = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < HOSTNAMES) {
+          const i = next++;
+          const h = (
+            await api('POST', `/zones/${zoneId}/custom_hostnames`, {
+              hostname: `t${i}.bench.test`,
+              ssl: {
+                custom_cert_bundle: [
+                  { custom_certificate: seedRsa.chainPem, custom_key: seedRsa.keyPem },
+                  { custom_certificate: seedEc.chainPem, custom_key: seedEc.keyPem },
+                ],
+              },
+            })
+          ).result;
+          const id = (t: string) => h.ssl.certificates.find((c: any) => c.key_type === t).id;
+          hosts.push({ id: h.id, packId: h.ssl.id, ecdsa: id('ecdsa'), rsa: id('rsa') });
+        }
+      }),
+    );
+    const seedSeconds = (Date.now() - seedStart) / 1000;
+    console.log(`seeded ${hosts.length} hostnames (RSA + ECDSA packs) in ${seedSeconds.toFixed(1)} s (${(hosts.length / seedSeconds).toFixed(0)} creates/s)`);
+
+    const pick = (i: number) => hosts[(i * 7919) % hosts.length]!;
+    // Server CPU per request over a measured phase: tells "server-bound" from "waiting".
+    const serverCpu: Record<string, number> = {};
+    const measure = async (name: string, op: (i: number) => Promise<void>) => {
+      const before = cpuSeconds(server.child.pid!);
+      const started = Date.now();
+      const m = await load(op, { seconds: SECONDS, concurrency: CONCURRENCY, warmup: 0 });
+      serverCpu[name] = ((cpuSeconds(server.child.pid!) - before) / m.ops) * 1000;
+      void started;
+      return m;
+    };
+    const results: Record<string, Measured> = {};
+    results.healthz = await load(async () => void (await (await pool.request({ method: 'GET', path: '/healthz' })).body.text()), { seconds: SECONDS, concurrency: CONCURRENCY });
+    console.log(`GET /healthz (no-op baseline)       ${fmt(results.healthz)}`);
+    results.get = await measure('get', async (i) => void (await api('GET', `/zones/${zoneId}/custom_hostnames/${pick(i).id}`)));
+    console.log(`GET custom hostname                 ${fmt(results.get)}   server CPU ${serverCpu.get!.toFixed(2)} ms/request`);
+    results.list = await load(async (i) => void (await api('GET', `/zones/${zoneId}/custom_hostnames?per_page=50&page=${1 + (i % 200)}`)), { seconds: SECONDS, concurrency: CONCURRENCY });
+    console.log(`GET list (50 per page)              ${fmt(results.list)}`);
+
+    const trust = TrustStore.load(trustFile);
+    for (const keyType of (process.env.BENCH_KEY_TYPES ?? 'ecdsa,rsa').split(',') as Array<'ecdsa' | 'rsa'>) {
+      const leaves = replacements[keyType];
+      results[`put_${keyType}`] = await measure(
+        `put_${keyType}`,
+        async (i) => {
+          const h = pick(i);
+          const leaf = leaves[i % leaves.length]!;
+          await api('PUT', `/zones/${zoneId}/custom_hostnames/${h.id}/certificate_pack/${h.packId}/certificates/${h[keyType]}`, {
+            custom_certificate: leaf.chainPem,
+            custom_key: leaf.keyPem,
+          });
+        },
+      );
+      console.log(`PUT replace (${keyType.padEnd(5)})                ${fmt(results[`put_${keyType}`]!)}   server CPU ${serverCpu[`put_${keyType}`]!.toFixed(2)} ms/request`);
+      // The floor, on one core like the server: Node's X.509 work alone, then our full rule set.
+      const bare = leaves.map((l) => bareX509(l, pki.intermediate.pem, pki.root.pem));
+      results[`floor_${keyType}`] = loop((i) => bare[i % bare.length]!(), SECONDS);
+      console.log(`  floor: bare X.509 work (${keyType.padEnd(5)})   ${fmt(results[`floor_${keyType}`]!)}`);
+      results[`rules_${keyType}`] = loop((i) => {
+        const l = leaves[i % leaves.length]!;
+        validateCustomCertificate({ certificate: l.chainPem, key: l.keyPem, hostname: 't1.bench.test' }, trust, new Date());
+      }, SECONDS);
+      console.log(`  edgecert's rule set (${keyType.padEnd(5)})      ${fmt(results[`rules_${keyType}`]!)}`);
+      console.log(`  PUT / floor = ${(results[`put_${keyType}`]!.perSecond / results[`floor_${keyType}`]!.perSecond).toFixed(2)}  (goal ≥ 0.80)`);
+    }
+    console.log(`GET p99 ${results.get.p99ms.toFixed(2)} ms (goal ≤ 5 ms); GET / healthz throughput = ${(results.get.perSecond / results.healthz.perSecond).toFixed(2)}`);
+    console.log(`results: ${saveResults('api', { hostnames: HOSTNAMES, seconds: SECONDS, concurrency: CONCURRENCY, pinned, seedSeconds, results, serverCpuMsPerRequest: serverCpu })}`);
+    await pool.close();
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,62 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface Measured {
+  ops: number;
+  seconds: number;
+  perSecond: number;
+  p50ms: number;
+  p99ms: number;
+}
+
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+
+/** Runs `op` from `concurrency` loops for `seconds`, after a warm-up; latencies per call. */
+export async function load(op: (i: number) => Promise<void>, opts: { seconds: number; concurrency: number; warmup?: number }): Promise<Measured> {
+  let i = 0;
+  const warmEnd = Date.now() + (opts.warmup ?? 1) * 1000;
+  await Promise.all(Array.from({ length: opts.concurrency }, async () => { while (Date.now() < warmEnd) await op(i++); }));
+  const latencies: number[] = [];
+  const start = process.hrtime.bigint();
+  const end = Date.now() + opts.seconds * 1000;
+  await Promise.all(
+    Array.from({ length: opts.concurrency }, async () => {
+      while (Date.now() < end) {
+        const t = process.hrtime.bigint();
+        await op(i++);
+        latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  latencies.sort((a, b) => a - b);
+  return { ops: latencies.length, seconds, perSecond: latencies.length / seconds, p50ms: quantile(latencies, 0.5), p99ms: quantile(latencies, 0.99) };
+}
+
+/** A synchronous loop: operations per second of `op` on this thread. */
+export function loop(op: (i: number) => void, seconds: number): Measured {
+  for (let i = 0; i < 200; i++) op(i);
+  const latencies: number[] = [];
+  const start = process.hrtime.bigint();
+  const end = Date.now() + seconds * 1000;
+  let i = 0;
+  while (Date.now() < end) {
+    const t = process.hrtime.bigint();
+    op(i++);
+    latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  const total = Number(process.hrtime.bigint() - start) / 1e9;
+  latencies.sort((a, b) => a - b);
+  return { ops: latencies.length, seconds: total, perSecond: latencies.length / total, p50ms: quantile(latencies, 0.5), p99ms: quantile(latencies, 0.99) };
+}
+
+export const fmt = (m: Measured) => `${m.perSecond.toFixed(0).padStart(7)} /s   p50 ${m.p50ms.toFixed(2)} ms   p99 ${m.p99ms.toFixed(2)} ms`;
+
+export function saveResults(name: string, data: unknown): string {
+  const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(data, null, 2) + '\n');
+  return file;
+}

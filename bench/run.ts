@@ -1,0 +1,12 @@
+/**
+ * `npm run bench -- api|edge|all`. Every figure is reported next to a baseline measured in the
+ * same run (these machines are noisy); results are also written to bench/results/.
+ */
+const which = process.argv[2] ?? 'all';
+const known = ['api', 'edge', 'all'];
+if (!known.includes(which)) {
+  console.error(`usage: npm run bench -- ${known.join('|')}`);
+  process.exit(2);
+}
+if (which === 'api' || which === 'all') await (await import('./api.js')).benchApi();
+if (which === 'edge' || which === 'all') console.log('edge: the TLS edge is not built yet, so there is nothing to measure');
