@@ -59,6 +59,8 @@ export interface CustomHostnamesTable {
   ssl_wildcard: number;
   /** JSON object of the ssl.settings fields. */
   ssl_settings: string;
+  /** 'active' once the pack holds a certificate, else 'pending_validation' (edgecert issues none). */
+  ssl_status: string;
 }
 
 export interface PackCertificatesTable {

@@ -1,7 +1,6 @@
 import type { AppContext } from '../../context.js';
 import type { Principal } from '../../api/auth.js';
 import { Errors } from '../../api/errors.js';
-import { isoTimestamp } from '../../lib/clock.js';
 import type { CustomHostnamesTable, Db, PackCertificatesTable } from '../../storage/schema.js';
 import type { ZonesService } from '../zones/service.js';
 import { customHostnamesRepository } from '../custom-hostnames/repository.js';
@@ -54,24 +53,22 @@ export class CertificatePacksService {
     private readonly zones: ZonesService,
   ) {}
 
-  /** Resolves the path outside any transaction (404s first, before the costly X.509 work). */
-  private async locate(a: PackAddress): Promise<{ host: CustomHostnamesTable; certificate: PackCertificatesTable }> {
-    const host = await customHostnamesRepository.get(this.ctx.store.db, a.zoneId, a.customHostnameId);
+  /** The hostname, outside any transaction: its 404s come before the costly X.509 work, which needs its name. */
+  private async hostnameOf(a: PackAddress): Promise<CustomHostnamesTable> {
+    const host = await customHostnamesRepository.get(this.ctx.store.db, a.zoneId, a.customHostnameId.toLowerCase());
     if (!host) throw Errors.customHostnameNotFound();
     if (host.ssl_pack_id !== a.packId.toLowerCase()) throw Errors.certificatePackNotFound();
-    const certificates = await packCertificatesRepository.forHostname(this.ctx.store.db, host.id);
-    const certificate = certificates.find((c) => c.id === a.certificateId.toLowerCase());
-    if (!certificate) throw Errors.certificateNotFound();
-    return { host, certificate };
+    return host;
   }
 
   /**
-   * Locks the hostname row and re-reads the pack inside the transaction: whatever another
-   * request committed since `locate` is what the invariants are checked against.
+   * Locks the hostname row and reads the pack inside the transaction: the invariants are checked
+   * against whatever other requests committed before, never against an earlier read.
    */
   private async lockedPack(trx: Db, a: PackAddress) {
-    if (!(await this.ctx.store.lockRow(trx, 'custom_hostnames', a.customHostnameId.toLowerCase()))) throw Errors.customHostnameNotFound();
-    const host = await customHostnamesRepository.get(trx, a.zoneId, a.customHostnameId.toLowerCase());
+    const id = a.customHostnameId.toLowerCase();
+    if (!(await this.ctx.store.lockRow(trx, 'custom_hostnames', id))) throw Errors.customHostnameNotFound();
+    const host = await customHostnamesRepository.get(trx, a.zoneId, id);
     if (!host) throw Errors.customHostnameNotFound();
     if (host.ssl_pack_id !== a.packId.toLowerCase()) throw Errors.certificatePackNotFound();
     const certificates = await packCertificatesRepository.forHostname(trx, host.id);
@@ -82,22 +79,17 @@ export class CertificatePacksService {
 
   async replace(principal: Principal, a: PackAddress, body: CertificatePair) {
     await this.zones.zoneFor(principal, a.zoneId, 'ssl:edit');
-    const { host, certificate } = await this.locate(a);
+    const host = await this.hostnameOf(a);
     const upload = validateUpload(this.ctx, body, host.hostname);
-    if (upload.keyType !== certificate.key_type) {
-      throw Errors.keyTypeMismatch(certificate.key_type.toUpperCase(), upload.keyType.toUpperCase());
-    }
     const result = await this.ctx.store.transaction(async (trx) => {
       const locked = await this.lockedPack(trx, a);
       if (locked.certificate.key_type !== upload.keyType) {
         throw Errors.keyTypeMismatch(locked.certificate.key_type.toUpperCase(), upload.keyType.toUpperCase());
       }
       const row = certificateRow(this.ctx, upload, { id: locked.certificate.id, packId: host.ssl_pack_id, customHostnameId: host.id });
-      await packCertificatesRepository.replace(trx, locked.certificate.id, row);
-      const updatedAt = isoTimestamp(this.ctx.clock.now());
-      await customHostnamesRepository.update(trx, host.id, { updated_at: updatedAt });
+      await packCertificatesRepository.replace(trx, row.id, row);
       await this.ctx.changes.record(trx, 'certificate_pack', a.zoneId, host.id);
-      return toCustomHostname({ ...locked.host, updated_at: updatedAt }, await packCertificatesRepository.forHostname(trx, host.id));
+      return toCustomHostname(locked.host, locked.certificates.map((c) => (c.id === row.id ? row : c)));
     });
     this.ctx.changes.committed();
     return result;
@@ -105,12 +97,11 @@ export class CertificatePacksService {
 
   async delete(principal: Principal, a: PackAddress) {
     await this.zones.zoneFor(principal, a.zoneId, 'ssl:edit');
-    await this.locate(a);
+    await this.hostnameOf(a);
     const id = await this.ctx.store.transaction(async (trx) => {
       const locked = await this.lockedPack(trx, a);
       if (locked.certificates.length <= 1) throw Errors.lastCertificate();
       await packCertificatesRepository.delete(trx, locked.certificate.id);
-      await customHostnamesRepository.update(trx, locked.host.id, { updated_at: isoTimestamp(this.ctx.clock.now()) });
       await this.ctx.changes.record(trx, 'certificate_pack', a.zoneId, locked.host.id);
       return locked.certificate.id;
     });

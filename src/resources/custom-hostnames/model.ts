@@ -1,7 +1,5 @@
 import type { CustomHostnamesTable, PackCertificatesTable } from '../../storage/schema.js';
 
-/** A hostname's pack serves once it holds a certificate; without one edgecert issues none, so it waits. */
-export const sslStatusOf = (certificates: PackCertificatesTable[]) => (certificates.length > 0 ? 'active' : 'pending_validation');
 
 function certificateView(c: PackCertificatesTable) {
   return {
@@ -48,7 +46,7 @@ export function toCustomHostname(row: CustomHostnamesTable, certificates: PackCe
       id: row.ssl_pack_id,
       type: (row.ssl_type ?? 'dv') as 'dv',
       ...(row.ssl_method !== null ? { method: row.ssl_method as 'http' | 'txt' | 'email' } : {}),
-      status: sslStatusOf(certificates) as 'active' | 'pending_validation',
+      status: row.ssl_status as 'active' | 'pending_validation',
       bundle_method: row.ssl_bundle_method as 'ubiquitous' | 'optimal' | 'force',
       wildcard: row.ssl_wildcard === 1,
       ...(row.ssl_certificate_authority !== null ? { certificate_authority: row.ssl_certificate_authority as 'google' } : {}),

@@ -18,8 +18,6 @@ export interface CustomHostnameFilter {
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => '\\' + c);
 
-/** The derived ssl status (see model.ts `sslStatusOf`), in SQL. */
-const sslStatusSql = sql<string>`(case when exists (select 1 from pack_certificates pc where pc.custom_hostname_id = custom_hostnames.id) then 'active' else 'pending_validation' end)`;
 
 export const customHostnamesRepository = {
   get: (db: Db, zoneId: string, id: string) =>
@@ -47,7 +45,7 @@ export const customHostnamesRepository = {
       if (f.hostname.op === 'exact') q = q.where('hostname', '=', f.hostname.value);
       else q = q.where(sql<boolean>`hostname like ${f.hostname.op === 'contain' ? `%${v}%` : `${v}%`} escape '\\'`);
     }
-    for (const status of f.sslStatus ?? []) q = q.where(sql<boolean>`${sslStatusSql} = ${status}`);
+    for (const status of f.sslStatus ?? []) q = q.where('ssl_status', '=', status);
     if (f.hostnameStatus !== undefined) q = q.where('status', '=', f.hostnameStatus);
     if (f.wildcard !== undefined) q = q.where('ssl_wildcard', '=', f.wildcard ? 1 : 0);
     if (f.customOriginServer !== undefined) q = q.where('custom_origin_server', '=', f.customOriginServer);
@@ -55,10 +53,7 @@ export const customHostnamesRepository = {
 
     const total = await q.select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     let rows = q.selectAll();
-    rows =
-      f.order === 'ssl' || f.order === 'ssl_status'
-        ? rows.orderBy(sslStatusSql, f.direction)
-        : rows.orderBy(f.order, f.direction);
+    rows = rows.orderBy(f.order === 'ssl' || f.order === 'ssl_status' ? 'ssl_status' : f.order, f.direction);
     const result = await rows.orderBy('hostname').orderBy('id').limit(page.perPage).offset(offsetOf(page)).execute();
     return { rows: result, total: Number(total.n) };
   },

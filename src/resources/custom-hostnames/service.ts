@@ -63,6 +63,7 @@ export class CustomHostnamesService {
       ssl_cloudflare_branding: input.ssl.cloudflareBranding ? 1 : 0,
       ssl_wildcard: input.ssl.wildcard ? 1 : 0,
       ssl_settings: JSON.stringify(input.ssl.settings),
+      ssl_status: uploads.length > 0 ? 'active' : 'pending_validation',
     };
     try {
       await this.ctx.store.transaction(async (trx) => {
@@ -102,6 +103,7 @@ export class CustomHostnamesService {
     const uploads = validatePairs(this.ctx, input.ssl.pairs, before.hostname);
 
     const patch: Partial<CustomHostnamesTable> = { updated_at: isoTimestamp(this.ctx.clock.now()), ssl_settings: JSON.stringify(settings) };
+    if (uploads.length > 0) patch.ssl_status = 'active';
     if (input.customMetadata !== undefined) patch.custom_metadata = input.customMetadata;
     if (input.customOriginServer !== undefined) patch.custom_origin_server = input.customOriginServer;
     if (input.customOriginSni !== undefined) patch.custom_origin_sni = input.customOriginSni;

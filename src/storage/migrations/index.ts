@@ -114,5 +114,23 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '003_custom_hostname_ssl_status': {
+      // The list's default order and its ssl filters use the ssl status: kept as an indexed
+      // column (set when a pack gains its first certificate; a pack never loses its last one)
+      // instead of a per-row subquery that sorted every hostname of the zone on each page.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .alterTable('custom_hostnames')
+          .addColumn('ssl_status', 'text', (c) => c.notNull().defaultTo('pending_validation'))
+          .execute();
+        await sql`update custom_hostnames set ssl_status = 'active'
+          where exists (select 1 from pack_certificates pc where pc.custom_hostname_id = custom_hostnames.id)`.execute(db);
+        await db.schema
+          .createIndex('custom_hostnames_zone_ssl')
+          .on('custom_hostnames')
+          .columns(['zone_id', 'ssl_status', 'hostname'])
+          .execute();
+      },
+    },
   };
 }
