@@ -15,6 +15,10 @@ import { CustomHostnamesService } from './resources/custom-hostnames/service.js'
 import { customHostnameRoutes } from './resources/custom-hostnames/routes.js';
 import { CertificatePacksService } from './resources/certificate-packs/service.js';
 import { certificatePackRoutes } from './resources/certificate-packs/routes.js';
+import { MtlsCertificatesService } from './resources/mtls-certificates/service.js';
+import { mtlsCertificateRoutes } from './resources/mtls-certificates/routes.js';
+import { HostnameAssociationsService } from './resources/hostname-associations/service.js';
+import { hostnameAssociationRoutes } from './resources/hostname-associations/routes.js';
 
 export const API_PREFIX = '/client/v4';
 export const BODY_LIMIT = 1024 * 1024;
@@ -27,6 +31,8 @@ export interface BuiltApp {
     tokens: TokensService;
     customHostnames: CustomHostnamesService;
     certificatePacks: CertificatePacksService;
+    mtlsCertificates: MtlsCertificatesService;
+    hostnameAssociations: HostnameAssociationsService;
   };
 }
 
@@ -63,6 +69,8 @@ export function buildApp(ctx: AppContext): BuiltApp {
     tokens: new TokensService(ctx),
     customHostnames: new CustomHostnamesService(ctx, zones),
     certificatePacks: new CertificatePacksService(ctx, zones),
+    mtlsCertificates: new MtlsCertificatesService(ctx),
+    hostnameAssociations: new HostnameAssociationsService(ctx, zones),
   };
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -84,6 +92,8 @@ export function buildApp(ctx: AppContext): BuiltApp {
       tokenRoutes(api, services.tokens);
       customHostnameRoutes(api, services.customHostnames);
       certificatePackRoutes(api, services.certificatePacks);
+      mtlsCertificateRoutes(api, services.mtlsCertificates);
+      hostnameAssociationRoutes(api, services.hostnameAssociations);
     },
     { prefix: API_PREFIX },
   );

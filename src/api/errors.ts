@@ -114,7 +114,8 @@ export const Errors = {
     e(400, 1428, 'The private key you uploaded cannot be parsed: it is encrypted. Upload the key without a passphrase.'),
   invalidFallbackOrigin: (why: string) => e(400, 1825, `The fallback origin is invalid: ${why}.`),
   fallbackOriginNotFound: () => e(404, 1819, 'No fallback origin is set for this zone.'),
-  mtlsCertificateNotFound: () => e(404, 1820, 'The mTLS certificate was not found in this account.'),
+  mtlsCertificateNotFound: (id?: string) =>
+    e(404, 1820, id ? `The mTLS certificate ${id} was not found in this zone's account.` : 'The mTLS certificate was not found in this account.'),
   mtlsInvalid: (why: string) => e(400, 1821, `The mTLS certificate upload is invalid: ${why}.`),
   mtlsInUse: (n: number) =>
     e(409, 1822, `The certificate is still associated with ${n} hostname(s); replace its hostname associations with an empty list first.`),

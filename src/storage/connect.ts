@@ -19,7 +19,7 @@ export interface Store {
    * Lock one row for the rest of the transaction (PostgreSQL `FOR UPDATE`, false when the row is
    * gone; SQLite already holds the write lock and answers true). Re-read the row after it.
    */
-  lockRow(trx: Db, table: 'custom_hostnames' | 'zones', id: string): Promise<boolean>;
+  lockRow(trx: Db, table: 'custom_hostnames' | 'zones' | 'mtls_certificates', id: string): Promise<boolean>;
   migrate(): Promise<string[]>;
   close(): Promise<void>;
 }

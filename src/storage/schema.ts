@@ -92,6 +92,42 @@ export interface FallbackOriginsTable {
   updated_at: string;
 }
 
+export interface MtlsCertificatesTable {
+  id: string;
+  account_id: string;
+  name: string | null;
+  ca: number;
+  ca_slot: number | null;
+  /** PEM: the certificate (the CA) first, then its chain. Public data. */
+  certificates: string;
+  issuer: string;
+  signature: string;
+  serial_number: string;
+  expires_on: string;
+  uploaded_on: string;
+  updated_at: string;
+  key_ciphertext: string | null;
+  key_id: string | null;
+}
+
+export interface ManagedCasTable {
+  zone_id: string;
+  id: string;
+  certificate: string;
+  key_ciphertext: string;
+  key_id: string;
+  expires_on: string;
+  created_at: string;
+}
+
+export interface HostnameAssociationsTable {
+  zone_id: string;
+  /** An mTLS certificate id, or 'managed' for the zone's managed CA. */
+  ca_id: string;
+  hostname: string;
+  associated_at: string;
+}
+
 export interface ChangesTable {
   seq: Generated<number>;
   kind: string;
@@ -107,6 +143,9 @@ export interface Database {
   custom_hostnames: CustomHostnamesTable;
   pack_certificates: PackCertificatesTable;
   fallback_origins: FallbackOriginsTable;
+  mtls_certificates: MtlsCertificatesTable;
+  managed_cas: ManagedCasTable;
+  hostname_associations: HostnameAssociationsTable;
   changes: ChangesTable;
 }
 

@@ -132,5 +132,49 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '004_mtls': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('mtls_certificates')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('name', 'text')
+          .addColumn('ca', 'integer', (c) => c.notNull())
+          // 1–5 for CAs, null otherwise: unique per account, so the database itself refuses a sixth CA.
+          .addColumn('ca_slot', 'integer', (c) => c.check(sql`ca_slot between 1 and 5`))
+          .addColumn('certificates', 'text', (c) => c.notNull())
+          .addColumn('issuer', 'text', (c) => c.notNull())
+          .addColumn('signature', 'text', (c) => c.notNull())
+          .addColumn('serial_number', 'text', (c) => c.notNull())
+          .addColumn('expires_on', 'text', (c) => c.notNull())
+          .addColumn('uploaded_on', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('key_ciphertext', 'text')
+          .addColumn('key_id', 'text')
+          .addUniqueConstraint('mtls_certificates_ca_slot', ['account_id', 'ca_slot'])
+          .execute();
+        await db.schema
+          .createTable('managed_cas')
+          .addColumn('zone_id', 'text', (c) => c.primaryKey().references('zones.id').onDelete('cascade'))
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('certificate', 'text', (c) => c.notNull())
+          .addColumn('key_ciphertext', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('expires_on', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('hostname_associations')
+          .addColumn('zone_id', 'text', (c) => c.notNull().references('zones.id').onDelete('cascade'))
+          // An mTLS certificate id, or 'managed' for the zone's managed CA.
+          .addColumn('ca_id', 'text', (c) => c.notNull())
+          .addColumn('hostname', 'text', (c) => c.notNull())
+          .addColumn('associated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('hostname_associations_pk', ['zone_id', 'ca_id', 'hostname'])
+          .execute();
+        await db.schema.createIndex('hostname_associations_ca').on('hostname_associations').column('ca_id').execute();
+        await db.schema.createIndex('hostname_associations_hostname').on('hostname_associations').column('hostname').execute();
+      },
+    },
   };
 }

@@ -1,0 +1,35 @@
+import type { Db, HostnameAssociationsTable, ManagedCasTable } from '../../storage/schema.js';
+
+/** The ca_id of the zone's managed CA in hostname_associations. */
+export const MANAGED_CA = 'managed';
+
+export const associationsRepository = {
+  forCa: (db: Db, zoneId: string, caId: string) =>
+    db.selectFrom('hostname_associations').selectAll().where('zone_id', '=', zoneId).where('ca_id', '=', caId).orderBy('hostname').execute(),
+
+  async replace(db: Db, zoneId: string, caId: string, rows: HostnameAssociationsTable[]) {
+    await db.deleteFrom('hostname_associations').where('zone_id', '=', zoneId).where('ca_id', '=', caId).execute();
+    if (rows.length > 0) await db.insertInto('hostname_associations').values(rows).execute();
+  },
+
+  async countForCa(db: Db, caId: string): Promise<number> {
+    const r = await db
+      .selectFrom('hostname_associations')
+      .select(({ fn }) => fn.countAll<number>().as('n'))
+      .where('ca_id', '=', caId)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  },
+
+  async zonesUsing(db: Db, caId: string): Promise<string[]> {
+    const rows = await db.selectFrom('hostname_associations').select('zone_id').distinct().where('ca_id', '=', caId).execute();
+    return rows.map((r) => r.zone_id);
+  },
+};
+
+export const managedCasRepository = {
+  get: (db: Db, zoneId: string) => db.selectFrom('managed_cas').selectAll().where('zone_id', '=', zoneId).executeTakeFirst(),
+  /** First writer wins: two nodes creating a zone's managed CA at once keep one. */
+  insertIfAbsent: (db: Db, row: ManagedCasTable) =>
+    db.insertInto('managed_cas').values(row).onConflict((oc) => oc.column('zone_id').doNothing()).execute(),
+};

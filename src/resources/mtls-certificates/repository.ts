@@ -1,0 +1,14 @@
+import type { Db, MtlsCertificatesTable } from '../../storage/schema.js';
+
+export const mtlsCertificatesRepository = {
+  get: (db: Db, accountId: string, id: string) =>
+    db.selectFrom('mtls_certificates').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst(),
+  list: (db: Db, accountId: string) =>
+    db.selectFrom('mtls_certificates').selectAll().where('account_id', '=', accountId).orderBy('uploaded_on').orderBy('id').execute(),
+  async usedCaSlots(db: Db, accountId: string): Promise<number[]> {
+    const rows = await db.selectFrom('mtls_certificates').select('ca_slot').where('account_id', '=', accountId).where('ca_slot', 'is not', null).execute();
+    return rows.map((r) => Number(r.ca_slot));
+  },
+  insert: (db: Db, row: MtlsCertificatesTable) => db.insertInto('mtls_certificates').values(row).execute(),
+  delete: (db: Db, id: string) => db.deleteFrom('mtls_certificates').where('id', '=', id).execute(),
+};
