@@ -253,6 +253,21 @@ describe('mTLS certificates', () => {
       assert.equal((await db.selectFrom('managed_cas').selectAll().where('zone_id', '=', z.id).execute()).length, 0);
     });
   });
+
+  test('racing uploads for the last free CA slot: exactly one wins (×10)', async () => {
+    const list = async () => (await s.api('GET', `/accounts/${s.accountId}/mtls_certificates`)).body.result.filter((c: any) => c.ca);
+    const roots = await Promise.all([0, 1, 2].map((i) => makeRoot(`Race Root ${i}`)));
+    for (let round = 0; round < 10; round++) {
+      // Free exactly one slot (first clearing the associations of the CA chosen, if any).
+      const cas = await list();
+      for (const extra of cas.slice(4)) {
+        await s.api('PUT', `/zones/${zoneId}/certificate_authorities/hostname_associations`, { mtls_certificate_id: extra.id, hostnames: [] });
+        assert.equal((await s.api('DELETE', `/accounts/${s.accountId}/mtls_certificates/${extra.id}`)).status, 200);
+      }
+      while ((await list()).length < 4) assert.equal((await upload({ ca: true, certificates: roots[0]!.pem })).status, 200);
+      const results = await Promise.all(roots.map((r) => upload({ ca: true, certificates: r.pem })));
+      assert.deepEqual(results.map((r) => r.status).sort(), [200, 400, 400], `round ${round}`);
+      assert.equal((await list()).length, 5);
+    }
+  });
 });
-
-
