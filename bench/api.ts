@@ -59,6 +59,7 @@ export async function benchApi(): Promise<void> {
     EDGECERT_BOOTSTRAP_TOKEN: token,
     EDGECERT_TRUST_CA_FILE: trustFile,
     EDGECERT_LOG_LEVEL: 'warn',
+    EDGECERT_ROLE: 'api',
   }, process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []);
   try {
     const url = (await server.waitFor(/API listening on (\S+)\/client\/v4/))[1]!;

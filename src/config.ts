@@ -16,6 +16,8 @@ export interface Config {
   originPort: number;
   logLevel: string;
   role: 'api' | 'edge' | 'all';
+  /** Hostnames whose TLS configuration the edge keeps built (LRU). */
+  tlsCacheSize: number;
 }
 
 export class ConfigError extends Error {
@@ -42,6 +44,7 @@ export const VARIABLES = [
   'EDGECERT_ORIGIN_PORT',
   'EDGECERT_LOG_LEVEL',
   'EDGECERT_ROLE',
+  'EDGECERT_TLS_CACHE_SIZE',
 ] as const;
 
 export const flagFor = (variable: string): string =>
@@ -109,6 +112,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   if (role !== 'api' && role !== 'edge' && role !== 'all') {
     throw new ConfigError('EDGECERT_ROLE', `must be api, edge or all, got "${role}"`);
   }
+  const tlsCacheSize = Number(s.EDGECERT_TLS_CACHE_SIZE ?? '10000');
+  if (!Number.isInteger(tlsCacheSize) || tlsCacheSize < 1 || tlsCacheSize > 10_000_000) {
+    throw new ConfigError('EDGECERT_TLS_CACHE_SIZE', `must be a whole number 1-10000000, got "${s.EDGECERT_TLS_CACHE_SIZE}"`);
+  }
   const bootstrapToken = s.EDGECERT_BOOTSTRAP_TOKEN;
   if (bootstrapToken !== undefined && !/^[A-Za-z0-9_-]{40,}$/.test(bootstrapToken)) {
     throw new ConfigError('EDGECERT_BOOTSTRAP_TOKEN', 'must be at least 40 url-safe characters (A-Z a-z 0-9 _ -)');
@@ -137,6 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     bootstrapToken,
     bootstrapEmail: email?.toLowerCase(),
     bootstrapApiKey: apiKey,
+    tlsCacheSize,
     originScheme: scheme,
     originPort,
     logLevel,

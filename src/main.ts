@@ -40,10 +40,8 @@ async function serve(argv: string[]): Promise<void> {
         `edgecert: API token (shown once, keep it): ${running.firstToken}\n`,
     );
   }
-  if (config.role !== 'api') {
-    log.warn('the TLS edge is not part of this build yet; serving the API only');
-  }
-  process.stdout.write(`edgecert: API listening on ${running.apiUrl}/client/v4\n`);
+  if (running.apiUrl) process.stdout.write(`edgecert: API listening on ${running.apiUrl}/client/v4\n`);
+  if (running.edgeAddress) process.stdout.write(`edgecert: edge listening on ${running.edgeAddress} (TLS)\n`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

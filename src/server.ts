@@ -11,12 +11,18 @@ import { KeyVault, loadMasterKey } from './storage/crypto.js';
 import { ChangeFeed } from './storage/changes.js';
 import { TrustStore } from './pki/trust.js';
 import { AccountsService } from './resources/accounts/service.js';
+import { Edge } from './edge/server.js';
 import { TokensService } from './resources/tokens/service.js';
 
 export interface Running {
   ctx: AppContext;
-  app: FastifyInstance;
-  apiUrl: string;
+  /** The API, unless the role is `edge`. */
+  app?: FastifyInstance;
+  apiUrl?: string;
+  /** The TLS edge, unless the role is `api`. */
+  edge?: Edge;
+  /** host:port the edge listens on. */
+  edgeAddress?: string;
   /** Set on the first start of an empty database: the one token printed to the operator. */
   firstToken?: string;
   close(): Promise<void>;
@@ -54,22 +60,35 @@ export async function startServer(config: Config, opts: { clock?: Clock; log?: N
     });
     firstToken = token.value;
   }
-  const { app } = buildApp(ctx);
-  await app.listen({ host: config.apiListen.host, port: config.apiListen.port });
-  const address = app.server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let app: FastifyInstance | undefined;
+  let apiUrl: string | undefined;
+  if (config.role !== 'edge') {
+    app = buildApp(ctx).app;
+    await app.listen({ host: config.apiListen.host, port: config.apiListen.port });
+    const address = app.server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    apiUrl = `http://${host}:${address.port}`;
+  }
+  let edge: Edge | undefined;
+  let edgeAddress: string | undefined;
+  if (config.role !== 'api') {
+    edge = new Edge(ctx, config);
+    edgeAddress = await edge.start();
+  }
   let closing: Promise<void> | undefined;
   return {
     ctx,
     app,
-    apiUrl: `http://${host}:${address.port}`,
+    apiUrl,
+    edge,
+    edgeAddress,
     firstToken,
     close: () =>
       (closing ??= (async () => {
         // In-flight requests get up to 10 s; then connections are cut.
-        const timer = setTimeout(() => app.server.closeAllConnections(), 10_000);
+        const timer = app ? setTimeout(() => app.server.closeAllConnections(), 10_000) : undefined;
         try {
-          await app.close();
+          await Promise.all([app?.close(), edge?.close()]);
         } finally {
           clearTimeout(timer);
           await ctx.store.close();

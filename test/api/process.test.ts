@@ -19,7 +19,7 @@ const freePort = () =>
 test('first start prints one usable token; restart keeps data and prints none; SIGTERM exits 0', async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'edgecert-proc-'));
   try {
-    const env = { EDGECERT_DATA_DIR: dataDir, EDGECERT_API_LISTEN: '127.0.0.1:0' };
+    const env = { EDGECERT_DATA_DIR: dataDir, EDGECERT_API_LISTEN: '127.0.0.1:0', EDGECERT_EDGE_LISTEN: '127.0.0.1:0' };
     const first = runEdgecert(['serve'], env);
     const token = (await first.waitFor(/API token \(shown once, keep it\): (\S+)/))[1]!;
     const url = (await first.waitFor(/API listening on (\S+)/))[1]!;
@@ -50,7 +50,7 @@ test('graceful shutdown lets an in-flight request finish', async () => {
   try {
     const token = 'g'.repeat(43);
     const port = await freePort();
-    const p = runEdgecert(['serve', '--api-listen', `127.0.0.1:${port}`], { EDGECERT_DATA_DIR: dataDir, EDGECERT_BOOTSTRAP_TOKEN: token });
+    const p = runEdgecert(['serve', '--api-listen', `127.0.0.1:${port}`, '--edge-listen', '127.0.0.1:0'], { EDGECERT_DATA_DIR: dataDir, EDGECERT_BOOTSTRAP_TOKEN: token });
     const url = (await p.waitFor(/API listening on (\S+)/))[1]!;
     const client = new Cloudflare({ apiToken: token, baseURL: url, maxRetries: 0 });
     const accountId = (await client.accounts.list()).result[0]!.id;
@@ -76,7 +76,7 @@ test('graceful shutdown lets an in-flight request finish', async () => {
     assert.equal(status, 200, 'the in-flight request completed, not cut');
     assert.equal(await p.exited, 0);
     // ...and its write is there after a restart.
-    const again = runEdgecert(['serve', '--api-listen', '127.0.0.1:0'], { EDGECERT_DATA_DIR: dataDir, EDGECERT_BOOTSTRAP_TOKEN: token });
+    const again = runEdgecert(['serve', '--api-listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], { EDGECERT_DATA_DIR: dataDir, EDGECERT_BOOTSTRAP_TOKEN: token });
     const url2 = (await again.waitFor(/API listening on (\S+)/))[1]!;
     const zones = await new Cloudflare({ apiToken: token, baseURL: url2, maxRetries: 0 }).zones.list({ name: 'inflight.example.com' });
     assert.equal(zones.result.length, 1);
@@ -121,7 +121,7 @@ test('edgecert token create prints a scoped token; edgecert migrate is idempoten
     assert.match(token, /^[A-Za-z0-9_-]{40,}$/);
     const bad = runEdgecert(['token', 'create', '--name', 'x', '--permission', 'root'], env);
     assert.equal(await bad.exited, 2);
-    const serve = runEdgecert(['serve', '--api-listen', '127.0.0.1:0'], env);
+    const serve = runEdgecert(['serve', '--api-listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], env);
     const url = (await serve.waitFor(/API listening on (\S+)/))[1]!;
     const client = new Cloudflare({ apiToken: token, baseURL: url, maxRetries: 0 });
     assert.equal((await client.user.tokens.verify()).status, 'active');

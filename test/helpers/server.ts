@@ -32,6 +32,7 @@ export async function startTestServer(opts: { trustPem?: string; dataDir?: strin
   const env: Record<string, string> = {
     EDGECERT_DATA_DIR: dataDir,
     EDGECERT_API_LISTEN: '127.0.0.1:0',
+    EDGECERT_EDGE_LISTEN: '127.0.0.1:0',
     EDGECERT_BOOTSTRAP_TOKEN: token,
     EDGECERT_LOG_LEVEL: 'info',
     ...(process.env.EDGECERT_TEST_DATABASE_URL ? { EDGECERT_DATABASE_URL: process.env.EDGECERT_TEST_DATABASE_URL } : {}),
@@ -50,7 +51,7 @@ export async function startTestServer(opts: { trustPem?: string; dataDir?: strin
     },
   });
   const running = await startServer(loadConfig(env), { log: sink });
-  const url = running.apiUrl;
+  const url = running.apiUrl!;
   const baseURL = `${url}/client/v4`;
   const clientFor = (t: string) => new Cloudflare({ apiToken: t, baseURL, maxRetries: 0 });
   const server: TestServer = {

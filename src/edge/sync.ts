@@ -1,0 +1,93 @@
+import type { AppContext } from '../context.js';
+import type { Change } from '../storage/changes.js';
+import type { HostnameIndex } from './hostname-index.js';
+import type { SiteCache } from './sites.js';
+
+/**
+ * Keeps the edge's index and site cache in step with the database through the change feed:
+ * woken at once by the in-process event, and polling as well (another process may write the
+ * same database). It reads from its last sequence number, so a missed wake-up only delays.
+ */
+export class EdgeSync {
+  private lastSeq = 0;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onChange = () => this.poke();
+
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly index: HostnameIndex,
+    private readonly sites: SiteCache,
+    private readonly pollMs = 250,
+  ) {}
+
+  async start(): Promise<void> {
+    // The sequence first, then the load: a change racing the load is applied again, never lost.
+    const max = await this.ctx.store.db.selectFrom('changes').select(({ fn }) => fn.max('seq').as('seq')).executeTakeFirst();
+    this.lastSeq = Number(max?.seq ?? 0);
+    await this.index.load(this.ctx.store.db);
+    this.ctx.changes.on('changed', this.onChange);
+    this.timer = setInterval(this.onChange, this.pollMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    this.ctx.changes.off('changed', this.onChange);
+    clearInterval(this.timer);
+  }
+
+  /** Resolves once every change committed before the call has been applied. */
+  async settle(): Promise<void> {
+    this.poke();
+    while (this.running) await this.running;
+  }
+
+  poke(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drain()
+      .catch((err) => this.ctx.log.error({ err }, 'edge: applying changes failed; retrying on the next poll'))
+      .finally(() => {
+        this.running = null;
+        if (this.again) {
+          this.again = false;
+          this.poke();
+        }
+      });
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      const changes = await this.ctx.changes.since(this.ctx.store.db, this.lastSeq);
+      if (changes.length === 0) return;
+      for (const change of changes) {
+        await this.apply(change);
+        this.lastSeq = change.seq;
+      }
+    }
+  }
+
+  private async apply(change: Change): Promise<void> {
+    const db = this.ctx.store.db;
+    switch (change.kind) {
+      case 'custom_hostname':
+      case 'certificate_pack':
+        await this.index.refresh(db, change.entity_id);
+        this.sites.invalidate(change.entity_id);
+        return;
+      case 'fallback_origin':
+      case 'hostname_association':
+        if (change.zone_id) await this.sites.invalidateZone(change.zone_id);
+        return;
+      case 'zone':
+        await this.index.refreshZone(db, change.entity_id);
+        await this.sites.invalidateZone(change.entity_id);
+        return;
+      case 'mtls_certificate':
+        return; // a CA in use cannot be deleted; uploads change nothing until associated
+    }
+  }
+}
