@@ -28,8 +28,8 @@ export class Edge {
   readonly sync: EdgeSync;
   private readonly proxy: OriginProxy;
   private readonly tcp: Server;
-  private readonly http1 = createHttpServer((req, res) => void this.handle(req, res));
-  private readonly http2 = createHttp2Server({}, (req, res) => void this.handle(req, res));
+  private readonly http1 = createHttpServer((req, res) => this.serve(req, res));
+  private readonly http2 = createHttp2Server({}, (req, res) => this.serve(req, res));
   private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<import('node:http2').ServerHttp2Session>();
 
@@ -88,6 +88,9 @@ export class Edge {
       tlsSocket.once('secure', () => {
         clearTimeout(timer);
         if (site.requestCert) tlsSocket[CLIENT] = clientCertificateOf(tlsSocket);
+        // A tls.Server clears this flag on 'secure'; a TLSSocket built by hand keeps it, and the
+        // HTTP/2 session would wait for a 'secureConnect' that server sockets never emit.
+        (tlsSocket as { secureConnecting?: boolean }).secureConnecting = false;
         if (tlsSocket.alpnProtocol === 'h2') this.http2.emit('connection', tlsSocket);
         else this.http1.emit('connection', tlsSocket);
       });
@@ -95,6 +98,14 @@ export class Edge {
       clearTimeout(timer);
       socket.destroy();
     }
+  }
+
+  private serve(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
+    this.handle(req, res).catch((err) => {
+      this.ctx.log.error({ err }, 'edge: request failed');
+      if (!res.headersSent) plain(res, 500, 'edgecert: internal error.\n');
+      else res.destroy?.();
+    });
   }
 
   private async handle(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): Promise<void> {
@@ -130,6 +141,18 @@ export class Edge {
   }
 }
 
+/**
+ * OpenSSL's verdict on the client's chain (checked against the hostname's CAs during the
+ * handshake). A tls.Server copies it into `socket.authorized`; a TLSSocket built by hand never
+ * does, so it is read where Node reads it from: the TLS handle's verifyError(). If that internal
+ * ever goes away, every client certificate counts as unverified (fail closed).
+ */
+function opensslVerified(socket: TLSSocket): boolean {
+  const handle = (socket as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+  if (typeof handle?.verifyError !== 'function') return false;
+  return handle.verifyError() === null;
+}
+
 function clientCertificateOf(socket: TLSSocket): ClientCertificate {
   const peer = socket.getPeerCertificate();
   if (!peer || Object.keys(peer).length === 0) return { verified: false };
@@ -137,7 +160,7 @@ function clientCertificateOf(socket: TLSSocket): ClientCertificate {
     .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
     .join(',');
   return {
-    verified: socket.authorized,
+    verified: opensslVerified(socket),
     fingerprintSha256: peer.fingerprint256?.replace(/:/g, '').toLowerCase(),
     subject,
   };

@@ -114,10 +114,10 @@ export class SiteCache {
     const db = this.ctx.store.db;
     const rows = await db
       .selectFrom('hostname_associations')
-      .select(['ca_id', 'associated_at'])
+      .select(['ca_id', 'association_seq'])
       .where('zone_id', '=', zoneId)
       .where('hostname', '=', hostname)
-      .orderBy('associated_at', 'desc')
+      .orderBy('association_seq', 'desc')
       .execute();
     const pems: string[] = [];
     if (rows.some((r) => r.ca_id === MANAGED_CA)) {

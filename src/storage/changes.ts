@@ -28,11 +28,14 @@ export class ChangeFeed extends EventEmitter {
     super();
   }
 
-  async record(trx: Db, kind: ChangeKind, zoneId: string | null, entityId: string): Promise<void> {
-    await trx
+  /** Records a change; returns its sequence number (a total order of all changes). */
+  async record(trx: Db, kind: ChangeKind, zoneId: string | null, entityId: string): Promise<number> {
+    const row = await trx
       .insertInto('changes')
       .values({ kind, zone_id: zoneId, entity_id: entityId, created_at: isoTimestamp(this.clock.now()) })
-      .execute();
+      .returning('seq')
+      .executeTakeFirstOrThrow();
+    return Number(row.seq);
   }
 
   committed(): void {

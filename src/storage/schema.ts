@@ -126,6 +126,8 @@ export interface HostnameAssociationsTable {
   ca_id: string;
   hostname: string;
   associated_at: string;
+  /** Sequence number of the change that associated it: orders associations totally. */
+  association_seq: number;
 }
 
 export interface ChangesTable {

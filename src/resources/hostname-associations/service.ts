@@ -90,16 +90,17 @@ export class HostnameAssociationsService {
         if (!(await this.ctx.store.lockRow(trx, 'mtls_certificates', caId))) throw Errors.mtlsCertificateNotFound(caId);
         await this.caIdFor(zone, caId, trx);
       }
-      // Hostnames that stay keep their association time ("most recently associated wins" at the edge).
-      const before = new Map((await associationsRepository.forCa(trx, zone.id, caId)).map((r) => [r.hostname, r.associated_at]));
+      const seq = await this.ctx.changes.record(trx, 'hostname_association', zone.id, caId);
+      // Hostnames that stay keep their association order ("most recently associated wins" at the edge).
+      const before = new Map((await associationsRepository.forCa(trx, zone.id, caId)).map((r) => [r.hostname, r]));
       const rows: HostnameAssociationsTable[] = hostnames.map((hostname) => ({
         zone_id: zone.id,
         ca_id: caId,
         hostname,
-        associated_at: before.get(hostname) ?? now,
+        associated_at: before.get(hostname)?.associated_at ?? now,
+        association_seq: Number(before.get(hostname)?.association_seq ?? seq),
       }));
       await associationsRepository.replace(trx, zone.id, caId, rows);
-      await this.ctx.changes.record(trx, 'hostname_association', zone.id, caId);
     });
     this.ctx.changes.committed();
     return { hostnames };

@@ -176,5 +176,15 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('hostname_associations_hostname').on('hostname_associations').column('hostname').execute();
       },
     },
+    '005_association_order': {
+      // "Among uploaded CAs the most recently associated wins": timestamps can tie within a
+      // millisecond, the change sequence number of the association cannot.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .alterTable('hostname_associations')
+          .addColumn('association_seq', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
   };
 }
