@@ -338,3 +338,41 @@ describe('live changes, no restart, connections in flight kept', () => {
     assert.equal((await request(edge, { servername: 'pack.customer.com', ca })).status, 200);
   });
 });
+
+describe('scale behaviour', () => {
+  test('concurrent first handshakes for one hostname share one build; the LRU keeps its cap', async () => {
+    await createHostname('burst.customer.com');
+    await s.running.edge!.sync.settle();
+    const edgeInstance = s.running.edge!;
+    edgeInstance.sites.invalidate((await s.api('GET', `/zones/${zoneId}/custom_hostnames?hostname=burst.customer.com`)).body.result[0].id);
+    const before = edgeInstance.sites.builds;
+    const results = await Promise.all(Array.from({ length: 20 }, () => handshake(edge, { servername: 'burst.customer.com', ca })));
+    assert.ok(results.every((r) => r.ok));
+    assert.equal(edgeInstance.sites.builds - before, 1);
+  });
+});
+
+describe('an edge in its own process', () => {
+  test('--role edge on the same database serves changes made through another process’s API', async () => {
+    const { runEdgecert } = await import('../helpers/process.js');
+    const child = runEdgecert(['serve', '--role', 'edge', '--edge-listen', '127.0.0.1:0'], {
+      EDGECERT_DATA_DIR: s.dataDir,
+      EDGECERT_ORIGIN_SCHEME: 'http',
+      EDGECERT_ORIGIN_PORT: String(origin.port),
+      EDGECERT_LOG_LEVEL: 'warn',
+    });
+    try {
+      const address = (await child.waitFor(/edge listening on (\S+) \(TLS\)/))[1]!;
+      assert.doesNotMatch(child.stdout(), /API listening/);
+      assert.ok((await handshake(address, { servername: 'pack.customer.com', ca })).ok, 'loaded at start');
+      await createHostname('late.customer.com');
+      const served = await eventually(() => handshake(address, { servername: 'late.customer.com', ca }), (r) => r.ok, 'picked up by polling the change feed');
+      assert.equal(served.authorized, true);
+      const res = await request(address, { servername: 'late.customer.com', ca });
+      assert.equal(res.status, 200);
+    } finally {
+      child.child.kill('SIGTERM');
+      assert.equal(await child.exited, 0);
+    }
+  });
+});
