@@ -9,4 +9,4 @@ if (!known.includes(which)) {
   process.exit(2);
 }
 if (which === 'api' || which === 'all') await (await import('./api.js')).benchApi();
-if (which === 'edge' || which === 'all') console.log('edge: the TLS edge is not built yet, so there is nothing to measure');
+if (which === 'edge' || which === 'all') await (await import('./edge.js')).benchEdge();

@@ -41,7 +41,11 @@ async function serve(argv: string[]): Promise<void> {
     );
   }
   if (running.apiUrl) process.stdout.write(`edgecert: API listening on ${running.apiUrl}/client/v4\n`);
-  if (running.edgeAddress) process.stdout.write(`edgecert: edge listening on ${running.edgeAddress} (TLS)\n`);
+  if (running.edge) {
+    const l = running.edge.sync.loaded;
+    process.stdout.write(`edgecert: edge indexed ${l.hostnames} hostnames in ${l.ms} ms (heap +${l.heapMiB.toFixed(1)} MiB)\n`);
+    process.stdout.write(`edgecert: edge listening on ${running.edgeAddress} (TLS)\n`);
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

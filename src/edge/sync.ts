@@ -14,6 +14,8 @@ export class EdgeSync {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly onChange = () => this.poke();
+  /** What the start-up load took (printed by `serve`). */
+  loaded = { hostnames: 0, ms: 0, heapMiB: 0 };
 
   constructor(
     private readonly ctx: AppContext,
@@ -26,7 +28,14 @@ export class EdgeSync {
     // The sequence first, then the load: a change racing the load is applied again, never lost.
     const max = await this.ctx.store.db.selectFrom('changes').select(({ fn }) => fn.max('seq').as('seq')).executeTakeFirst();
     this.lastSeq = Number(max?.seq ?? 0);
+    const heapBefore = process.memoryUsage().heapUsed;
+    const started = performance.now();
     await this.index.load(this.ctx.store.db);
+    this.loaded = {
+      hostnames: this.index.size,
+      ms: Math.round(performance.now() - started),
+      heapMiB: Math.max(0, (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024),
+    };
     this.ctx.changes.on('changed', this.onChange);
     this.timer = setInterval(this.onChange, this.pollMs);
     this.timer.unref();
