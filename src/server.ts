@@ -39,7 +39,7 @@ export async function openContext(config: Config, opts: { clock?: Clock; log?: N
     clock,
     ids: randomIds,
     vault: new KeyVault(loadMasterKey(config.masterKey, config.dataDir)),
-    changes: new ChangeFeed(clock),
+    changes: new ChangeFeed(clock, store.dialect),
     trust: TrustStore.load(config.trustCaFile),
     log,
     bootstrap: { token: config.bootstrapToken, email: config.bootstrapEmail, apiKey: config.bootstrapApiKey },

@@ -124,7 +124,7 @@ export class Edge {
   }
 
   async close(): Promise<void> {
-    this.sync.stop();
+    await this.sync.stop();
     await new Promise<void>((resolve) => this.tcp.close(() => resolve()));
     this.http1.closeIdleConnections();
     // HTTP/2: GOAWAY, letting open streams finish.

@@ -13,6 +13,7 @@ export class EdgeSync {
   private running: Promise<void> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
+  private unlisten: (() => Promise<void>) | undefined;
   private readonly onChange = () => this.poke();
   /** What the start-up load took (printed by `serve`). */
   loaded = { hostnames: 0, ms: 0, heapMiB: 0 };
@@ -37,13 +38,16 @@ export class EdgeSync {
       heapMiB: Math.max(0, (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024),
     };
     this.ctx.changes.on('changed', this.onChange);
-    this.timer = setInterval(this.onChange, this.pollMs);
+    // Other nodes' changes: NOTIFY on PostgreSQL; polling as well, which is all SQLite has.
+    this.unlisten = this.ctx.store.listen?.(this.onChange, (err) => this.ctx.log.warn({ err }, 'edge: change notifications interrupted; reconnecting'));
+    this.timer = setInterval(this.onChange, this.ctx.store.listen ? this.pollMs * 4 : this.pollMs);
     this.timer.unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.ctx.changes.off('changed', this.onChange);
     clearInterval(this.timer);
+    await this.unlisten?.();
   }
 
   /** Resolves once every change committed before the call has been applied. */

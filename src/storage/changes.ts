@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
+import { sql } from 'kysely';
 import type { Db } from './schema.js';
+import type { Dialect } from './connect.js';
 import type { Clock } from '../lib/clock.js';
 import { isoTimestamp } from '../lib/clock.js';
 
@@ -24,7 +26,10 @@ export interface Change {
  * number, so a missed signal only delays, never loses, a change.
  */
 export class ChangeFeed extends EventEmitter {
-  constructor(private readonly clock: Clock) {
+  constructor(
+    private readonly clock: Clock,
+    private readonly dialect: Dialect = 'sqlite',
+  ) {
     super();
   }
 
@@ -35,6 +40,8 @@ export class ChangeFeed extends EventEmitter {
       .values({ kind, zone_id: zoneId, entity_id: entityId, created_at: isoTimestamp(this.clock.now()) })
       .returning('seq')
       .executeTakeFirstOrThrow();
+    // Delivered to listeners on other nodes when (and only if) the transaction commits.
+    if (this.dialect === 'postgres') await sql`select pg_notify('edgecert_changes', ${String(row.seq)})`.execute(trx);
     return Number(row.seq);
   }
 

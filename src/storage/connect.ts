@@ -21,8 +21,17 @@ export interface Store {
    */
   lockRow(trx: Db, table: 'custom_hostnames' | 'zones' | 'mtls_certificates', id: string): Promise<boolean>;
   migrate(): Promise<string[]>;
+  /**
+   * Wakes `onWake` whenever another process commits a change (PostgreSQL LISTEN/NOTIFY; a
+   * reconnect wakes it too, so the listener catches up from its sequence number). Undefined on
+   * SQLite, where other processes are only seen by polling.
+   */
+  listen?(onWake: () => void, onError: (err: Error) => void): () => Promise<void>;
   close(): Promise<void>;
 }
+
+/** The channel change notifications travel on (payload: the change's sequence number). */
+export const CHANGES_CHANNEL = 'edgecert_changes';
 
 export async function openStore(databaseUrl: string): Promise<Store> {
   if (databaseUrl.startsWith('sqlite:')) return openSqlite(databaseUrl.slice('sqlite:'.length));
@@ -98,6 +107,47 @@ async function openPostgres(url: string): Promise<Store> {
     lockRow: async (trx, table, id) => {
       const row = await trx.selectFrom(table).select('id').where('id', '=', id).forUpdate().executeTakeFirst();
       return row !== undefined;
+    },
+    listen: (onWake, onError) => {
+      // A dedicated connection (LISTEN does not survive being returned to a pool).
+      let client: import('pg').Client | undefined;
+      let stopped = false;
+      let retry: NodeJS.Timeout | undefined;
+      const connect = async () => {
+        if (stopped) return;
+        const c = new pg.Client({ connectionString: url });
+        client = c;
+        c.on('notification', () => onWake());
+        c.on('error', (err) => {
+          onError(err);
+          reconnect();
+        });
+        c.on('end', () => reconnect());
+        try {
+          await c.connect();
+          await c.query(`listen ${CHANGES_CHANNEL}`);
+          onWake(); // catch up on anything committed while we were not listening
+        } catch (err) {
+          onError(err as Error);
+          reconnect();
+        }
+      };
+      const reconnect = () => {
+        if (stopped || retry) return;
+        client?.removeAllListeners();
+        void client?.end().catch(() => undefined);
+        retry = setTimeout(() => {
+          retry = undefined;
+          void connect();
+        }, 1000);
+      };
+      void connect();
+      return async () => {
+        stopped = true;
+        clearTimeout(retry);
+        client?.removeAllListeners();
+        await client?.end().catch(() => undefined);
+      };
     },
     migrate: async () => {
       // Nodes starting together: one migrates, the others wait on the advisory lock.

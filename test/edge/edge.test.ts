@@ -357,6 +357,7 @@ describe('an edge in its own process', () => {
     const { runEdgecert } = await import('../helpers/process.js');
     const child = runEdgecert(['serve', '--role', 'edge', '--edge-listen', '127.0.0.1:0'], {
       EDGECERT_DATA_DIR: s.dataDir,
+      EDGECERT_DATABASE_URL: s.databaseUrl,
       EDGECERT_ORIGIN_SCHEME: 'http',
       EDGECERT_ORIGIN_PORT: String(origin.port),
       EDGECERT_LOG_LEVEL: 'warn',

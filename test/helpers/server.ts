@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import Cloudflare from 'cloudflare';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type Running } from '../../src/server.js';
+import { createDatabase } from './postgres.js';
 
 export interface TestServer {
   running: Running;
@@ -14,6 +15,8 @@ export interface TestServer {
   token: string;
   accountId: string;
   dataDir: string;
+  /** The database in use: sqlite:… or postgres://… */
+  databaseUrl: string;
   logs: string[];
   client: Cloudflare;
   clientFor(token: string): Cloudflare;
@@ -26,7 +29,11 @@ export interface TestServer {
 
 export const newBootstrapToken = () => randomBytes(32).toString('base64url');
 
-export async function startTestServer(opts: { trustPem?: string; dataDir?: string; env?: Record<string, string>; bootstrapToken?: string } = {}): Promise<TestServer> {
+export const onPostgres = () => process.env.EDGECERT_TEST_DIALECT === 'postgres';
+
+export async function startTestServer(
+  opts: { trustPem?: string; dataDir?: string; env?: Record<string, string>; bootstrapToken?: string; databaseUrl?: string } = {},
+): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'edgecert-test-'));
   const token = opts.bootstrapToken ?? newBootstrapToken();
   const env: Record<string, string> = {
@@ -35,13 +42,16 @@ export async function startTestServer(opts: { trustPem?: string; dataDir?: strin
     EDGECERT_EDGE_LISTEN: '127.0.0.1:0',
     EDGECERT_BOOTSTRAP_TOKEN: token,
     EDGECERT_LOG_LEVEL: 'info',
-    ...(process.env.EDGECERT_TEST_DATABASE_URL ? { EDGECERT_DATABASE_URL: process.env.EDGECERT_TEST_DATABASE_URL } : {}),
     ...opts.env,
   };
   if (opts.trustPem) {
     const file = path.join(dataDir, 'test-trust.pem');
     writeFileSync(file, opts.trustPem);
     env.EDGECERT_TRUST_CA_FILE = file;
+  }
+  // The PostgreSQL pass (test/run.ts): a database of its own per server, kept across restart().
+  if (!env.EDGECERT_DATABASE_URL && process.env.EDGECERT_TEST_DIALECT === 'postgres') {
+    env.EDGECERT_DATABASE_URL = opts.databaseUrl ?? (await createDatabase(process.env.EDGECERT_TEST_DATABASE_URL!));
   }
   const logs: string[] = [];
   const sink = new Writable({
@@ -61,6 +71,7 @@ export async function startTestServer(opts: { trustPem?: string; dataDir?: strin
     token,
     accountId: running.ctx.defaultAccountId,
     dataDir,
+    databaseUrl: running.ctx.store.dialect === 'postgres' ? env.EDGECERT_DATABASE_URL! : `sqlite:${path.join(dataDir, 'edgecert.db')}`,
     logs,
     client: clientFor(token),
     clientFor,
@@ -88,7 +99,7 @@ export async function startTestServer(opts: { trustPem?: string; dataDir?: strin
     },
     async restart() {
       await running.close();
-      return startTestServer({ ...opts, dataDir, bootstrapToken: token });
+      return startTestServer({ ...opts, dataDir, bootstrapToken: token, databaseUrl: env.EDGECERT_DATABASE_URL });
     },
   };
   return server;
