@@ -8,7 +8,9 @@ import { makeTestPki, type Leaf } from '../test/helpers/pki.js';
 import { validateCustomCertificate } from '../src/pki/validate.js';
 import { TrustStore } from '../src/pki/trust.js';
 import { Pool } from 'undici';
-import { fmt, load, loop, saveResults, type Measured } from './lib.js';
+import { fmt, load, loop, saveResults, say, type Measured } from './lib.js';
+import { createDatabase, startCluster } from '../test/helpers/postgres.js';
+import { handshake } from '../test/helpers/tls.js';
 
 const HOSTNAMES = Number(process.env.BENCH_HOSTNAMES ?? 10_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -47,8 +49,37 @@ function bareX509(leaf: Leaf, intermediatePem: string, rootPem: string) {
 }
 
 export async function benchApi(): Promise<void> {
-  console.log(`api: ${HOSTNAMES} custom hostnames, ${SECONDS} s per measurement, concurrency ${CONCURRENCY}`);
+  say(`api: ${HOSTNAMES} custom hostnames, ${SECONDS} s per measurement, concurrency ${CONCURRENCY}`);
   const pki = await makeTestPki();
+  const results: Record<string, unknown> = { hostnames: HOSTNAMES, seconds: SECONDS, concurrency: CONCURRENCY };
+  say('\n## SQLite (embedded default)');
+  results.sqlite = await runOn(pki, undefined, true);
+  let hasPostgres = true;
+  try {
+    execFileSync('sh', ['-c', 'command -v initdb && command -v pg_ctl'], { stdio: 'ignore' });
+  } catch {
+    hasPostgres = false;
+  }
+  if (!hasPostgres) {
+    say('PostgreSQL: initdb/pg_ctl not found — skipped');
+  } else {
+    const cluster = await startCluster();
+    try {
+      say('\n## PostgreSQL (throw-away local cluster, fsync off)');
+      results.postgres = await runOn(pki, await createDatabase(cluster.url), false);
+      const s = results.sqlite as { results: Record<string, Measured> };
+      const p = results.postgres as { results: Record<string, Measured> };
+      say(`PostgreSQL / SQLite: PUT (ecdsa) throughput ${(p.results.put_ecdsa!.perSecond / s.results.put_ecdsa!.perSecond).toFixed(2)}, GET p99 ${p.results.get!.p99ms.toFixed(2)} ms vs ${s.results.get!.p99ms.toFixed(2)} ms`);
+      say('\n## Change-to-edge latency across nodes (API node → PostgreSQL → another edge node)');
+      results.crossNode = await crossNodeLatency(pki, await createDatabase(cluster.url));
+    } finally {
+      cluster.stop();
+    }
+  }
+  say(`results: ${saveResults('api', results)}`);
+}
+
+async function runOn(pki: Awaited<ReturnType<typeof makeTestPki>>, databaseUrl: string | undefined, withFloor: boolean) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'edgecert-bench-'));
   const trustFile = path.join(dataDir, 'trust.pem');
   writeFileSync(trustFile, pki.trustPem);
@@ -60,11 +91,12 @@ export async function benchApi(): Promise<void> {
     EDGECERT_TRUST_CA_FILE: trustFile,
     EDGECERT_LOG_LEVEL: 'warn',
     EDGECERT_ROLE: 'api',
+    ...(databaseUrl ? { EDGECERT_DATABASE_URL: databaseUrl } : {}),
   }, process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []);
   try {
     const url = (await server.waitFor(/API listening on (\S+)\/client\/v4/))[1]!;
     const pinned = pin(server.child.pid!, 0) && pin(process.pid, 1);
-    console.log(pinned ? 'server pinned to core 0, load generator to core 1' : 'taskset unavailable: not pinned');
+    say(pinned ? 'server pinned to core 0, load generator to core 1' : 'taskset unavailable: not pinned');
     // undici's Pool with keep-alive: a lighter load generator than fetch, so the server is what is measured.
     const pool = new Pool(url, { connections: 8, pipelining: 1 });
     const api = async (method: string, p: string, body?: unknown) => {
@@ -113,7 +145,7 @@ export async function benchApi(): Promise<void> {
       }),
     );
     const seedSeconds = (Date.now() - seedStart) / 1000;
-    console.log(`seeded ${hosts.length} hostnames (RSA + ECDSA packs) in ${seedSeconds.toFixed(1)} s (${(hosts.length / seedSeconds).toFixed(0)} creates/s)`);
+    say(`seeded ${hosts.length} hostnames (RSA + ECDSA packs) in ${seedSeconds.toFixed(1)} s (${(hosts.length / seedSeconds).toFixed(0)} creates/s)`);
 
     const pick = (i: number) => hosts[(i * 7919) % hosts.length]!;
     // Server CPU per request over a measured phase: tells "server-bound" from "waiting".
@@ -128,11 +160,11 @@ export async function benchApi(): Promise<void> {
     };
     const results: Record<string, Measured> = {};
     results.healthz = await load(async () => void (await (await pool.request({ method: 'GET', path: '/healthz' })).body.text()), { seconds: SECONDS, concurrency: CONCURRENCY });
-    console.log(`GET /healthz (no-op baseline)       ${fmt(results.healthz)}`);
+    say(`GET /healthz (no-op baseline)       ${fmt(results.healthz)}`);
     results.get = await measure('get', async (i) => void (await api('GET', `/zones/${zoneId}/custom_hostnames/${pick(i).id}`)));
-    console.log(`GET custom hostname                 ${fmt(results.get)}   server CPU ${serverCpu.get!.toFixed(2)} ms/request`);
+    say(`GET custom hostname                 ${fmt(results.get)}   server CPU ${serverCpu.get!.toFixed(2)} ms/request`);
     results.list = await load(async (i) => void (await api('GET', `/zones/${zoneId}/custom_hostnames?per_page=50&page=${1 + (i % 200)}`)), { seconds: SECONDS, concurrency: CONCURRENCY });
-    console.log(`GET list (50 per page)              ${fmt(results.list)}`);
+    say(`GET list (50 per page)              ${fmt(results.list)}`);
 
     const trust = TrustStore.load(trustFile);
     for (const keyType of (process.env.BENCH_KEY_TYPES ?? 'ecdsa,rsa').split(',') as Array<'ecdsa' | 'rsa'>) {
@@ -148,24 +180,81 @@ export async function benchApi(): Promise<void> {
           });
         },
       );
-      console.log(`PUT replace (${keyType.padEnd(5)})                ${fmt(results[`put_${keyType}`]!)}   server CPU ${serverCpu[`put_${keyType}`]!.toFixed(2)} ms/request`);
-      // The floor, on one core like the server: Node's X.509 work alone, then our full rule set.
-      const bare = leaves.map((l) => bareX509(l, pki.intermediate.pem, pki.root.pem));
-      results[`floor_${keyType}`] = loop((i) => bare[i % bare.length]!(), SECONDS);
-      console.log(`  floor: bare X.509 work (${keyType.padEnd(5)})   ${fmt(results[`floor_${keyType}`]!)}`);
-      results[`rules_${keyType}`] = loop((i) => {
-        const l = leaves[i % leaves.length]!;
-        validateCustomCertificate({ certificate: l.chainPem, key: l.keyPem, hostname: 't1.bench.test' }, trust, new Date());
-      }, SECONDS);
-      console.log(`  edgecert's rule set (${keyType.padEnd(5)})      ${fmt(results[`rules_${keyType}`]!)}`);
-      console.log(`  PUT / floor = ${(results[`put_${keyType}`]!.perSecond / results[`floor_${keyType}`]!.perSecond).toFixed(2)}  (goal ≥ 0.80)`);
+      say(`PUT replace (${keyType.padEnd(5)})                ${fmt(results[`put_${keyType}`]!)}   server CPU ${serverCpu[`put_${keyType}`]!.toFixed(2)} ms/request`);
+      if (withFloor) {
+        // The floor, on one core like the server: Node's X.509 work alone, then our full rule set.
+        const bare = leaves.map((l) => bareX509(l, pki.intermediate.pem, pki.root.pem));
+        results[`floor_${keyType}`] = loop((i) => bare[i % bare.length]!(), SECONDS);
+        say(`  floor: bare X.509 work (${keyType.padEnd(5)})   ${fmt(results[`floor_${keyType}`]!)}`);
+        results[`rules_${keyType}`] = loop((i) => {
+          const l = leaves[i % leaves.length]!;
+          validateCustomCertificate({ certificate: l.chainPem, key: l.keyPem, hostname: 't1.bench.test' }, trust, new Date());
+        }, SECONDS);
+        say(`  edgecert's rule set (${keyType.padEnd(5)})      ${fmt(results[`rules_${keyType}`]!)}`);
+        say(`  PUT / floor = ${(results[`put_${keyType}`]!.perSecond / results[`floor_${keyType}`]!.perSecond).toFixed(2)}  (goal ≥ 0.80)`);
+      }
     }
-    console.log(`GET p99 ${results.get.p99ms.toFixed(2)} ms (goal ≤ 5 ms); GET / healthz throughput = ${(results.get.perSecond / results.healthz.perSecond).toFixed(2)}`);
-    console.log(`results: ${saveResults('api', { hostnames: HOSTNAMES, seconds: SECONDS, concurrency: CONCURRENCY, pinned, seedSeconds, results, serverCpuMsPerRequest: serverCpu })}`);
+    say(`GET p99 ${results.get.p99ms.toFixed(2)} ms (goal ≤ 5 ms); GET / healthz throughput = ${(results.get.perSecond / results.healthz.perSecond).toFixed(2)}`);
     await pool.close();
+    return { pinned, seedSeconds, results, serverCpuMsPerRequest: serverCpu };
   } finally {
     server.child.kill('SIGTERM');
     await server.exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * An API node and an edge node (separate processes) on one PostgreSQL: the time from the API's
+ * answer to a create until the other node completes a handshake for the new hostname.
+ */
+async function crossNodeLatency(pki: Awaited<ReturnType<typeof makeTestPki>>, databaseUrl: string) {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'edgecert-bench-nodes-'));
+  const trustFile = path.join(dataDir, 'trust.pem');
+  writeFileSync(trustFile, pki.trustPem);
+  const token = randomBytes(32).toString('base64url');
+  const env = {
+    EDGECERT_DATA_DIR: dataDir,
+    EDGECERT_DATABASE_URL: databaseUrl,
+    EDGECERT_MASTER_KEY: randomBytes(32).toString('base64'),
+    EDGECERT_BOOTSTRAP_TOKEN: token,
+    EDGECERT_TRUST_CA_FILE: trustFile,
+    EDGECERT_LOG_LEVEL: 'warn',
+  };
+  const apiNode = runEdgecert(['serve', '--role', 'api', '--api-listen', '127.0.0.1:0'], env);
+  const url = (await apiNode.waitFor(/API listening on (\S+)\/client\/v4/, 60_000))[1]!;
+  const edgeNode = runEdgecert(['serve', '--role', 'edge', '--edge-listen', '127.0.0.1:0'], env);
+  const address = (await edgeNode.waitFor(/edge listening on (\S+) \(TLS\)/, 60_000))[1]!;
+  try {
+    const call = async (method: string, p: string, body?: unknown) => {
+      const res = await fetch(`${url}/client/v4${p}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      return (await res.json()) as any;
+    };
+    const accountId = (await call('GET', '/accounts')).result[0].id;
+    const zoneId = (await call('POST', '/zones', { name: 'latency-saas.com', account: { id: accountId } })).result.id;
+    const leaf = await pki.leaf({ hosts: ['*.latency.test'], keyType: 'ecdsa' });
+    const latencies: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      await call('POST', `/zones/${zoneId}/custom_hostnames`, { hostname: `n${i}.latency.test`, ssl: { custom_certificate: leaf.chainPem, custom_key: leaf.keyPem } });
+      const answered = performance.now();
+      for (;;) {
+        if ((await handshake(address, { servername: `n${i}.latency.test`, ca: pki.trustPem })).ok) break;
+        if (performance.now() - answered > 10_000) throw new Error('edge never served the new hostname');
+      }
+      latencies.push(performance.now() - answered);
+    }
+    latencies.sort((a, b) => a - b);
+    const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
+    say(`API answered → other node serves: p50 ${q(0.5).toFixed(1)} ms, p99 ${q(0.99).toFixed(1)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms (goal ≤ 2 s)`);
+    return { p50ms: q(0.5), p99ms: q(0.99), maxMs: latencies[latencies.length - 1] };
+  } finally {
+    apiNode.child.kill('SIGTERM');
+    edgeNode.child.kill('SIGTERM');
+    await Promise.all([apiNode.exited, edgeNode.exited]);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -10,7 +10,7 @@ import { isoTimestamp } from '../src/lib/clock.js';
 import type { CustomHostnamesTable, PackCertificatesTable } from '../src/storage/schema.js';
 import { runEdgecert } from '../test/helpers/process.js';
 import { makeTestPki } from '../test/helpers/pki.js';
-import { saveResults } from './lib.js';
+import { say, saveResults } from './lib.js';
 
 /**
  * `npm run bench -- edge`: edgecert's edge against nginx serving the same certificates, in the
@@ -69,14 +69,14 @@ async function phase(name: string, serverPids: number[], args: Record<string, st
   const before = cpuSeconds(serverPids);
   const r = await client(args);
   const cpuMs = ((cpuSeconds(serverPids) - before) / r.ops) * 1000;
-  console.log(
+  say(
     `${name.padEnd(44)} ${(r.ops / r.seconds).toFixed(0).padStart(7)} /s   p50 ${r.p50ms.toFixed(2)} ms   p99 ${r.p99ms.toFixed(2)} ms   server CPU ${cpuMs.toFixed(3)} ms/op${r.failures ? `   failures ${r.failures}` : ''}`,
   );
   return { ...r, perSecond: r.ops / r.seconds, serverCpuMs: cpuMs };
 }
 
 export async function benchEdge(): Promise<void> {
-  console.log(`edge: ${HOSTNAMES} hostnames indexed, ${CONTEXTS} TLS contexts warmed, ${SECONDS} s per measurement`);
+  say(`edge: ${HOSTNAMES} hostnames indexed, ${CONTEXTS} TLS contexts warmed, ${SECONDS} s per measurement`);
   const dir = mkdtempSync(path.join(tmpdir(), 'edgecert-bench-edge-'));
   const pki = await makeTestPki();
   const rsa = await pki.leaf({ hosts: ['*.bench.test'], keyType: 'rsa' });
@@ -84,7 +84,7 @@ export async function benchEdge(): Promise<void> {
   const results: Record<string, unknown> = { hostnames: HOSTNAMES, contexts: CONTEXTS };
 
   // An origin for the keep-alive phase (in the load generator's core).
-  const origin = spawn('taskset', ['-c', '1', process.execPath, '-e', "require('http').createServer((q,s)=>s.end('ok')).listen(0,'127.0.0.1',function(){console.log(this.address().port)})"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const origin = spawn('taskset', ['-c', '1', process.execPath, '-e', "require('http').createServer((q,s)=>s.end('ok')).listen(0,'127.0.0.1',function(){say(this.address().port)})"], { stdio: ['ignore', 'pipe', 'inherit'] });
   const originPort = Number(await new Promise<string>((r) => origin.stdout!.once('data', (d) => r(String(d).trim()))));
 
   // Seed the database directly (100k hostnames through the API would take minutes).
@@ -126,7 +126,7 @@ export async function benchEdge(): Promise<void> {
     });
   }
   await store.close();
-  console.log(`seeded ${HOSTNAMES} hostnames with RSA + ECDSA packs in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
+  say(`seeded ${HOSTNAMES} hostnames with RSA + ECDSA packs in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
 
   // edgecert, edge role only.
   const started = Date.now();
@@ -146,7 +146,7 @@ export async function benchEdge(): Promise<void> {
     const rssIndexed = rssMiB(pid);
     const indexLine = /indexed (\d+) hostnames in (\d+) ms \(heap \+([\d.]+) MiB\)/.exec(edge.stdout());
     const indexBytes = indexLine ? (Number(indexLine[3]) * 1024 * 1024) / Math.max(1, Number(indexLine[1])) : NaN;
-    console.log(`edge ready with ${HOSTNAMES} hostnames indexed in ${readySeconds.toFixed(1)} s (index load ${indexLine?.[2]} ms); RSS ${rssIndexed.toFixed(0)} MiB; index heap ${indexBytes.toFixed(0)} bytes per hostname (goal ≤ 1 KB)`);
+    say(`edge ready with ${HOSTNAMES} hostnames indexed in ${readySeconds.toFixed(1)} s (index load ${indexLine?.[2]} ms); RSS ${rssIndexed.toFixed(0)} MiB; index heap ${indexBytes.toFixed(0)} bytes per hostname (goal ≤ 1 KB)`);
     results.indexBytesPerHostname = indexBytes;
     results.readySeconds = readySeconds;
     results.rssIndexedMiB = rssIndexed;
@@ -154,7 +154,7 @@ export async function benchEdge(): Promise<void> {
     // Cold misses: first handshakes for CONTEXTS distinct hostnames, one at a time.
     results.coldMiss = await phase('cold-miss handshakes (first per hostname)', [pid], { address, mode: 'cold', count: CONTEXTS, concurrency: 1 });
     const rssWarm = rssMiB(pid);
-    console.log(`RSS with ${HOSTNAMES} indexed + ${CONTEXTS} contexts cached: ${rssWarm.toFixed(0)} MiB (${(((rssWarm - rssIndexed) * 1024) / CONTEXTS).toFixed(1)} KiB per context)`);
+    say(`RSS with ${HOSTNAMES} indexed + ${CONTEXTS} contexts cached: ${rssWarm.toFixed(0)} MiB (${(((rssWarm - rssIndexed) * 1024) / CONTEXTS).toFixed(1)} KiB per context)`);
     results.rssWarmMiB = rssWarm;
 
     results.warm = await phase('warm handshakes (cached hostname)', [pid], { address, mode: 'handshake', seconds: SECONDS, concurrency: 8, hosts: 1000 });
@@ -165,7 +165,7 @@ export async function benchEdge(): Promise<void> {
     // nginx with the same certificates, when installed.
     const nginxBin = spawnSync('sh', ['-c', 'command -v nginx']).stdout.toString().trim();
     if (!nginxBin) {
-      console.log('nginx: not installed (apt-get install nginx) — baseline skipped');
+      say('nginx: not installed (apt-get install nginx) — baseline skipped');
     } else {
       writeFileSync(path.join(dir, 'rsa.pem'), rsa.chainPem);
       writeFileSync(path.join(dir, 'rsa.key'), rsa.keyPem);
@@ -195,10 +195,10 @@ http { access_log off;
       results.nginxRsa = await phase('nginx full handshakes, TLS 1.3 RSA', pids, { address: nginxAddress, mode: 'handshake', sigalgs: 'rsa', seconds: SECONDS, concurrency: 8, hosts: 1 });
       results.nginxKeepAlive = await phase('nginx keep-alive requests (HTTP/1.1)', pids, { address: nginxAddress, mode: 'keepalive', seconds: SECONDS, concurrency: 16 });
       const ratio = (a: unknown, b: unknown) => ((a as { serverCpuMs: number }).serverCpuMs / (b as { serverCpuMs: number }).serverCpuMs).toFixed(2);
-      console.log(`server CPU per handshake, edgecert / nginx: ECDSA ${ratio(results.edgeEcdsa, results.nginxEcdsa)}, RSA ${ratio(results.edgeRsa, results.nginxRsa)} (goal ≤ 1.2)`);
-      console.log(`server CPU per keep-alive request, edgecert / nginx: ${ratio(results.edgeKeepAlive, results.nginxKeepAlive)}`);
+      say(`server CPU per handshake, edgecert / nginx: ECDSA ${ratio(results.edgeEcdsa, results.nginxEcdsa)}, RSA ${ratio(results.edgeRsa, results.nginxRsa)} (goal ≤ 1.2)`);
+      say(`server CPU per keep-alive request, edgecert / nginx: ${ratio(results.edgeKeepAlive, results.nginxKeepAlive)}`);
     }
-    console.log(`results: ${saveResults('edge', results)}`);
+    say(`results: ${saveResults('edge', results)}`);
   } finally {
     nginx?.kill('SIGTERM');
     edge.child.kill('SIGTERM');

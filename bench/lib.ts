@@ -53,10 +53,20 @@ export function loop(op: (i: number) => void, seconds: number): Measured {
 
 export const fmt = (m: Measured) => `${m.perSecond.toFixed(0).padStart(7)} /s   p50 ${m.p50ms.toFixed(2)} ms   p99 ${m.p99ms.toFixed(2)} ms`;
 
+/** Every line printed during a run, for the Markdown report. */
+const printed: string[] = [];
+export function say(line: string): void {
+  printed.push(line);
+  console.log(line);
+}
+
+/** Writes `<name>-<time>.json` (the figures) and `.md` (what was printed), returns the JSON path. */
 export function saveResults(name: string, data: unknown): string {
   const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify(data, null, 2) + '\n');
-  return file;
+  const base = path.join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  writeFileSync(`${base}.json`, JSON.stringify(data, null, 2) + '\n');
+  writeFileSync(`${base}.md`, `# edgecert bench: ${name}\n\n${new Date().toISOString()}, Node ${process.version}\n\n\`\`\`\n${printed.join('\n')}\n\`\`\`\n`);
+  printed.length = 0;
+  return `${base}.json`;
 }
