@@ -84,7 +84,7 @@ export async function benchEdge(): Promise<void> {
   const results: Record<string, unknown> = { hostnames: HOSTNAMES, contexts: CONTEXTS };
 
   // An origin for the keep-alive phase (in the load generator's core).
-  const origin = spawn('taskset', ['-c', '1', process.execPath, '-e', "require('http').createServer((q,s)=>s.end('ok')).listen(0,'127.0.0.1',function(){say(this.address().port)})"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const origin = spawn('taskset', ['-c', '1', process.execPath, '-e', "require('http').createServer((q,s)=>s.end('ok')).listen(0,'127.0.0.1',function(){console.log(this.address().port)})"], { stdio: ['ignore', 'pipe', 'inherit'] });
   const originPort = Number(await new Promise<string>((r) => origin.stdout!.once('data', (d) => r(String(d).trim()))));
 
   // Seed the database directly (100k hostnames through the API would take minutes).
@@ -157,10 +157,17 @@ export async function benchEdge(): Promise<void> {
     say(`RSS with ${HOSTNAMES} indexed + ${CONTEXTS} contexts cached: ${rssWarm.toFixed(0)} MiB (${(((rssWarm - rssIndexed) * 1024) / CONTEXTS).toFixed(1)} KiB per context)`);
     results.rssWarmMiB = rssWarm;
 
-    results.warm = await phase('warm handshakes (cached hostname)', [pid], { address, mode: 'handshake', seconds: SECONDS, concurrency: 8, hosts: 1000 });
+    results.warm = await phase(`warm handshakes (${Math.min(CONTEXTS, 1000)} cached hostnames)`, [pid], { address, mode: 'handshake', seconds: SECONDS, concurrency: 8, hosts: Math.min(CONTEXTS, 1000) });
     results.edgeEcdsa = await phase('edgecert full handshakes, TLS 1.3 ECDSA', [pid], { address, mode: 'handshake', sigalgs: 'ecdsa', seconds: SECONDS, concurrency: 8, hosts: 1 });
     results.edgeRsa = await phase('edgecert full handshakes, TLS 1.3 RSA', [pid], { address, mode: 'handshake', sigalgs: 'rsa', seconds: SECONDS, concurrency: 8, hosts: 1 });
     results.edgeKeepAlive = await phase('edgecert keep-alive requests (HTTP/1.1)', [pid], { address, mode: 'keepalive', seconds: SECONDS, concurrency: 16 });
+
+    // A plain Node TLS server with one context and the same certificates: what Node itself costs.
+    writeFileSync(path.join(dir, 'plain.json'), JSON.stringify({ key: [rsa.keyPem, ecdsa.keyPem], cert: [rsa.chainPem, ecdsa.chainPem] }));
+    const plain = spawn('taskset', ['-c', '0', process.execPath, '-e', `const o=JSON.parse(require('fs').readFileSync(${JSON.stringify(path.join(dir, 'plain.json'))}));require('tls').createServer(o,(s)=>s.on('error',()=>{}).end()).listen(0,'127.0.0.1',function(){console.log(this.address().port)})`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const plainPort = Number(await new Promise<string>((r) => plain.stdout!.once('data', (d) => r(String(d).trim()))));
+    results.plainEcdsa = await phase('plain Node tls.Server handshakes, TLS 1.3 ECDSA', [plain.pid!], { address: `127.0.0.1:${plainPort}`, mode: 'handshake', sigalgs: 'ecdsa', seconds: SECONDS, concurrency: 8, hosts: 1 });
+    plain.kill('SIGTERM');
 
     // nginx with the same certificates, when installed.
     const nginxBin = spawnSync('sh', ['-c', 'command -v nginx']).stdout.toString().trim();
@@ -196,6 +203,7 @@ http { access_log off;
       results.nginxKeepAlive = await phase('nginx keep-alive requests (HTTP/1.1)', pids, { address: nginxAddress, mode: 'keepalive', seconds: SECONDS, concurrency: 16 });
       const ratio = (a: unknown, b: unknown) => ((a as { serverCpuMs: number }).serverCpuMs / (b as { serverCpuMs: number }).serverCpuMs).toFixed(2);
       say(`server CPU per handshake, edgecert / nginx: ECDSA ${ratio(results.edgeEcdsa, results.nginxEcdsa)}, RSA ${ratio(results.edgeRsa, results.nginxRsa)} (goal ≤ 1.2)`);
+      say(`plain Node tls.Server / nginx (ECDSA): ${ratio(results.plainEcdsa, results.nginxEcdsa)}`);
       say(`server CPU per keep-alive request, edgecert / nginx: ${ratio(results.edgeKeepAlive, results.nginxKeepAlive)}`);
     }
     say(`results: ${saveResults('edge', results)}`);

@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttp2Server, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { getExtensionData, readTlsClientHello } from 'read-tls-client-hello';
+import { readServerName } from './client-hello.js';
 import type { Config } from '../config.js';
 import type { AppContext } from '../context.js';
 import { HostnameIndex } from './hostname-index.js';
@@ -18,7 +18,7 @@ type EdgeSocket = TLSSocket & { [SITE]?: Site; [CLIENT]?: ClientCertificate };
 
 /**
  * The TLS edge (design §3.2). Node's SNICallback can only swap certificates, so the edge reads
- * the ClientHello itself, looks the name up, and wraps the TCP socket in a TLSSocket built with
+ * the server name from the ClientHello itself (client-hello.ts), looks the name up, and wraps the TCP socket in a TLSSocket built with
  * that hostname's own options: both certificates, TLS versions, ciphers, ALPN and — for
  * hostnames associated with client CAs — a certificate request naming them.
  */
@@ -66,8 +66,7 @@ export class Edge {
     socket.setNoDelay(true);
     const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
     try {
-      const hello = await readTlsClientHello(socket);
-      const serverName = getExtensionData(hello, 'sni')?.serverName;
+      const serverName = await readServerName(socket);
       const entry = serverName ? this.index.lookup(serverName) : undefined;
       // Unknown or missing SNI: close before any certificate is sent.
       const site = entry ? await this.sites.get(entry.id) : null;
