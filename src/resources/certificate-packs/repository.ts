@@ -1,13 +1,21 @@
 import type { Db, PackCertificatesTable } from '../../storage/schema.js';
 
+/** A pack certificate without its sealed key: all the API ever shows. */
+export type PackCertificateView = Omit<PackCertificatesTable, 'key_ciphertext' | 'key_id'>;
+const PUBLIC_COLUMNS = [
+  'id', 'pack_id', 'custom_hostname_id', 'key_type', 'certificate', 'issuer', 'serial_number', 'signature',
+  'expires_on', 'issued_on', 'uploaded_on', 'fingerprint_sha256', 'hosts',
+] as const;
+
 export const packCertificatesRepository = {
   forHostname: (db: Db, customHostnameId: string) =>
     db.selectFrom('pack_certificates').selectAll().where('custom_hostname_id', '=', customHostnameId).orderBy('key_type').execute(),
 
-  async forHostnames(db: Db, ids: string[]): Promise<Map<string, PackCertificatesTable[]>> {
-    const byHostname = new Map<string, PackCertificatesTable[]>();
+  /** For listings: the public columns only (the sealed keys are most of a row's bytes). */
+  async forHostnames(db: Db, ids: string[]): Promise<Map<string, PackCertificateView[]>> {
+    const byHostname = new Map<string, PackCertificateView[]>();
     if (ids.length === 0) return byHostname;
-    const rows = await db.selectFrom('pack_certificates').selectAll().where('custom_hostname_id', 'in', ids).orderBy('key_type').execute();
+    const rows = await db.selectFrom('pack_certificates').select(PUBLIC_COLUMNS).where('custom_hostname_id', 'in', ids).orderBy('key_type').execute();
     for (const row of rows) {
       const list = byHostname.get(row.custom_hostname_id) ?? [];
       list.push(row);

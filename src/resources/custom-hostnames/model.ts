@@ -1,7 +1,8 @@
-import type { CustomHostnamesTable, PackCertificatesTable } from '../../storage/schema.js';
+import type { CustomHostnamesTable } from '../../storage/schema.js';
+import type { PackCertificateView } from '../certificate-packs/repository.js';
 
 
-function certificateView(c: PackCertificatesTable) {
+function certificateView(c: PackCertificateView) {
   return {
     id: c.id,
     key_type: c.key_type,
@@ -21,7 +22,7 @@ function certificateView(c: PackCertificatesTable) {
  * fields describe the ECDSA certificate when there is one, else the RSA one. `custom_key` is
  * never part of the answer.
  */
-export function toCustomHostname(row: CustomHostnamesTable, certificates: PackCertificatesTable[]) {
+export function toCustomHostname(row: CustomHostnamesTable, certificates: PackCertificateView[]) {
   const primary = certificates.find((c) => c.key_type === 'ecdsa') ?? certificates.find((c) => c.key_type === 'rsa');
   const ordered = [...certificates].sort((a, b) => (a.key_type === b.key_type ? 0 : a.key_type === 'ecdsa' ? -1 : 1));
   return {

@@ -25,7 +25,8 @@ export class CustomHostnamesService {
   ) {}
 
   private async present(row: CustomHostnamesTable) {
-    return toCustomHostname(row, await packCertificatesRepository.forHostname(this.ctx.store.db, row.id));
+    const certificates = await packCertificatesRepository.forHostnames(this.ctx.store.db, [row.id]);
+    return toCustomHostname(row, certificates.get(row.id) ?? []);
   }
 
   private async existing(zoneId: string, id: string): Promise<CustomHostnamesTable> {
