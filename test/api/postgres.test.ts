@@ -162,3 +162,17 @@ describe('two API nodes and two edge nodes on one PostgreSQL', { skip }, () => {
     assert.ok(all.body.result.length >= acknowledged.length);
   });
 });
+
+describe('edgecert migrate on PostgreSQL', { skip }, () => {
+  test('applies every migration to an empty database, then finds nothing to do', async () => {
+    const url = await createDatabase(process.env.EDGECERT_TEST_DATABASE_URL!);
+    const env = { EDGECERT_DATABASE_URL: url, EDGECERT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'edgecert-migrate-')) };
+    const first = runEdgecert(['migrate'], env);
+    assert.equal(await first.exited, 0, first.stderr());
+    assert.match(first.stdout(), /applied 001_foundation, 002_custom_hostnames, 003_custom_hostname_ssl_status, 004_mtls, 005_association_order/);
+    const again = runEdgecert(['migrate'], env);
+    assert.equal(await again.exited, 0);
+    assert.match(again.stdout(), /schema is up to date/);
+    removeDir(env.EDGECERT_DATA_DIR);
+  });
+});
