@@ -9,6 +9,7 @@ import { runEdgecert, type Spawned } from '../helpers/process.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { createDatabase } from '../helpers/postgres.js';
 import { onPostgres, removeDir } from '../helpers/server.js';
+import { eventually } from '../helpers/eventually.js';
 import { handshake, request, startEchoOrigin } from '../helpers/tls.js';
 
 /**
@@ -73,15 +74,6 @@ describe('two API nodes and two edge nodes on one PostgreSQL', { skip }, () => {
     removeDir(dir);
   });
 
-  async function eventually<T>(check: () => Promise<T>, accept: (v: T) => boolean, what: string): Promise<T> {
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const v = await check();
-      if (accept(v)) return v;
-      if (Date.now() > deadline) assert.fail(`${what}: ${JSON.stringify(v)}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
 
   const bundle = async (host: string) => {
     const [rsa, ec] = [await pki.leaf({ hosts: [host], keyType: 'rsa' }), await pki.leaf({ hosts: [host], keyType: 'ecdsa' })];

@@ -7,6 +7,7 @@ import { createHash, createPrivateKey, webcrypto, X509Certificate as NodeX509 } 
 import * as x509 from '@peculiar/x509';
 import { startTestServer, removeDir, type TestServer } from '../helpers/server.js';
 import { makeLeaf, makeRoot, makeTestPki, type Issuer, type Leaf, type TestPki } from '../helpers/pki.js';
+import { eventually } from '../helpers/eventually.js';
 import { handshake, opensslClient, request, startEchoOrigin, splitAddress } from '../helpers/tls.js';
 
 /**
@@ -42,16 +43,6 @@ async function createHostname(hostname: string, opts: { ssl?: Record<string, unk
   return res.body.result;
 }
 
-/** Retries a check until it holds (changes reach the edge asynchronously); fails after 5 s. */
-async function eventually<T>(check: () => Promise<T>, accept: (v: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const v = await check();
-    if (accept(v)) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: last value ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 before(async () => {
   pki = await makeTestPki();
