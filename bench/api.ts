@@ -54,14 +54,14 @@ export async function benchApi(): Promise<void> {
   const results: Record<string, unknown> = { hostnames: HOSTNAMES, seconds: SECONDS, concurrency: CONCURRENCY };
   say('\n## SQLite (embedded default)');
   results.sqlite = await runOn(pki, undefined, true);
-  let hasPostgres = true;
+  let hasPostgres = process.env.BENCH_DATABASES !== 'sqlite';
   try {
     execFileSync('sh', ['-c', 'command -v initdb && command -v pg_ctl'], { stdio: 'ignore' });
   } catch {
     hasPostgres = false;
   }
   if (!hasPostgres) {
-    say('PostgreSQL: initdb/pg_ctl not found — skipped');
+    say(process.env.BENCH_DATABASES === 'sqlite' ? 'PostgreSQL: skipped (BENCH_DATABASES=sqlite)' : 'PostgreSQL: initdb/pg_ctl not found — skipped');
   } else {
     const cluster = await startCluster();
     try {
