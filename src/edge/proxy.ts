@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { pipeline } from 'node:stream/promises';
 import { Pool } from 'undici';
 import type { Site } from './sites.js';
 
@@ -68,7 +67,14 @@ export class OriginProxy {
         if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
       }
       res.writeHead(upstream.statusCode, out as never);
-      await pipeline(upstream.body, res as NodeJS.WritableStream);
+      // pipe(), not stream/promises pipeline(): that one builds an AbortController per call and
+      // aborts it at the end (a DOMException per request, measurable on the keep-alive path).
+      const body = upstream.body;
+      body.once('error', () => res.destroy?.());
+      res.once('close', () => {
+        if (!body.readableEnded) body.destroy();
+      });
+      body.pipe(res as NodeJS.WritableStream);
     } catch (err) {
       if (!res.headersSent) {
         plain(res, 502, `edgecert: the origin ${site.origin.host} for ${site.hostname} could not be reached (${(err as Error).message}).\n`);
