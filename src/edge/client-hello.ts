@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { extensionParsers, getExtensionData, readTlsClientHello } from 'read-tls-client-hello';
+import { extensionParsers } from 'read-tls-client-hello';
 
 /**
  * The server name a TLS client asks for, read from its ClientHello before any handshake. The
@@ -7,10 +7,10 @@ import { extensionParsers, getExtensionData, readTlsClientHello } from 'read-tls
  * whole ClientHello.
  *
  * read-tls-client-hello's `readTlsClientHello` parses every field through a promise per read,
- * which cost more CPU than OpenSSL's whole handshake (bench -- edge). So the common case — the
- * ClientHello in one TLS record — is framed here synchronously and only the server_name
- * extension is parsed, with the library's own parser for it; a ClientHello split across
- * records goes to the library's full reader.
+ * which cost more CPU than OpenSSL's whole handshake (bench -- edge), and reads only the first
+ * record. So the records are framed here synchronously (a ClientHello may span several: large
+ * key shares), the handshake message reassembled, and only the server_name extension parsed,
+ * with the library's own parser for it.
  *
  * Resolves to the name, `undefined` without SNI, or rejects when the stream is not TLS.
  */
@@ -28,19 +28,28 @@ export function readServerName(socket: Socket): Promise<string | undefined> {
     const onReadable = () => {
       let chunk: Buffer | null;
       while ((chunk = socket.read() as Buffer | null) !== null) buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
-      if (buffered.length < 5) return;
-      if (buffered[0] !== 0x16) return finish(() => reject(new Error('not a TLS handshake')));
-      const recordEnd = 5 + buffered.readUInt16BE(3);
-      if (buffered.length < recordEnd) return;
-      const parsed = serverNameFromRecord(buffered.subarray(5, recordEnd));
-      if (parsed === 'fragmented') {
-        finish(() => {
-          readTlsClientHello(socket).then((hello) => resolve(getExtensionData(hello, 'sni')?.serverName ?? undefined), reject);
-        });
-        return;
+      // Reassemble the handshake message from as many complete records as have arrived.
+      const message: Buffer[] = [];
+      let at = 0;
+      let length = 0;
+      while (at + 5 <= buffered.length) {
+        if (buffered[at] !== 0x16) return finish(() => reject(new Error('not a TLS handshake')));
+        const end = at + 5 + buffered.readUInt16BE(at + 3);
+        if (end > buffered.length) return; // this record is still arriving
+        message.push(buffered.subarray(at + 5, end));
+        length += end - at - 5;
+        at = end;
+        if (length >= 4) {
+          const hello = message.length === 1 ? message[0]! : Buffer.concat(message);
+          if (hello[0] !== 0x01) return finish(() => reject(new Error('malformed ClientHello')));
+          if (4 + hello.readUIntBE(1, 3) > MAX_HELLO) return finish(() => reject(new Error('ClientHello too large')));
+          if (length < 4 + hello.readUIntBE(1, 3)) continue; // wants the next record
+          const parsed = serverNameFromHello(hello);
+          if (parsed === 'malformed') return finish(() => reject(new Error('malformed ClientHello')));
+          return finish(() => resolve(parsed));
+        }
       }
-      if (parsed === 'malformed') return finish(() => reject(new Error('malformed ClientHello')));
-      finish(() => resolve(parsed));
+      if (buffered.length > MAX_HELLO + 5 * 8) finish(() => reject(new Error('ClientHello too large')));
     };
     const finish = (then: () => void) => {
       cleanup();
@@ -52,11 +61,12 @@ export function readServerName(socket: Socket): Promise<string | undefined> {
   });
 }
 
-/** The server_name in a handshake record holding a whole ClientHello. */
-function serverNameFromRecord(record: Buffer): string | undefined | 'fragmented' | 'malformed' {
-  if (record.length < 4 || record[0] !== 0x01) return 'malformed';
+/** The largest ClientHello we wait for (post-quantum key shares make them a few KB). */
+const MAX_HELLO = 64 * 1024;
+
+/** The server_name in a whole ClientHello handshake message. */
+function serverNameFromHello(record: Buffer): string | undefined | 'malformed' {
   const helloLength = record.readUIntBE(1, 3);
-  if (4 + helloLength > record.length) return 'fragmented';
   let at = 4 + 2 + 32; // type + length, client version, random
   const need = (n: number) => at + n <= 4 + helloLength;
   if (!need(1)) return 'malformed';
