@@ -182,16 +182,38 @@ async function runOn(pki: Awaited<ReturnType<typeof makeTestPki>>, databaseUrl: 
       );
       say(`PUT replace (${keyType.padEnd(5)})                ${fmt(results[`put_${keyType}`]!)}   server CPU ${serverCpu[`put_${keyType}`]!.toFixed(2)} ms/request`);
       if (withFloor) {
-        // The floor, on one core like the server: Node's X.509 work alone, then our full rule set.
+        // The floor: Node's X.509 work alone, on the server's core while the server idles, in
+        // rounds alternating with PUT phases (noise on these machines moves both by ±30 %).
         const bare = leaves.map((l) => bareX509(l, pki.intermediate.pem, pki.root.pem));
-        results[`floor_${keyType}`] = loop((i) => bare[i % bare.length]!(), SECONDS);
-        say(`  floor: bare X.509 work (${keyType.padEnd(5)})   ${fmt(results[`floor_${keyType}`]!)}`);
+        const ratios: number[] = [];
+        const round = Math.max(2, Math.round(SECONDS / 2));
+        for (let r = 0; r < 3; r++) {
+          const put = await load(
+            async (i) => {
+              const h = pick(i);
+              const leaf = leaves[i % leaves.length]!;
+              await api('PUT', `/zones/${zoneId}/custom_hostnames/${h.id}/certificate_pack/${h.packId}/certificates/${h[keyType]}`, {
+                custom_certificate: leaf.chainPem,
+                custom_key: leaf.keyPem,
+              });
+            },
+            { seconds: round, concurrency: CONCURRENCY, warmup: 0 },
+          );
+          pin(process.pid, 0);
+          const floor = loop((i) => bare[i % bare.length]!(), round);
+          pin(process.pid, 1);
+          ratios.push(put.perSecond / floor.perSecond);
+          say(`  round ${r + 1}: PUT ${put.perSecond.toFixed(0)}/s, floor (bare X.509 work, same core) ${floor.perSecond.toFixed(0)}/s → ${(put.perSecond / floor.perSecond).toFixed(2)}`);
+          if (r === 0) results[`floor_${keyType}`] = floor;
+        }
         results[`rules_${keyType}`] = loop((i) => {
           const l = leaves[i % leaves.length]!;
           validateCustomCertificate({ certificate: l.chainPem, key: l.keyPem, hostname: 't1.bench.test' }, trust, new Date());
-        }, SECONDS);
-        say(`  edgecert's rule set (${keyType.padEnd(5)})      ${fmt(results[`rules_${keyType}`]!)}`);
-        say(`  PUT / floor = ${(results[`put_${keyType}`]!.perSecond / results[`floor_${keyType}`]!.perSecond).toFixed(2)}  (goal ≥ 0.80)`);
+        }, round);
+        say(`  edgecert's rule set alone (${keyType.padEnd(5)}) ${fmt(results[`rules_${keyType}`]!)}`);
+        const median = [...ratios].sort((a, b) => a - b)[1]!;
+        (results as Record<string, unknown>)[`put_over_floor_${keyType}`] = { rounds: ratios, median };
+        say(`  PUT / floor, median of 3 rounds = ${median.toFixed(2)}  (goal ≥ 0.80)`);
       }
     }
     say(`GET p99 ${results.get.p99ms.toFixed(2)} ms (goal ≤ 5 ms); GET / healthz throughput = ${(results.get.perSecond / results.healthz.perSecond).toFixed(2)}`);

@@ -68,7 +68,7 @@ export function buildApp(ctx: AppContext): BuiltApp {
     zones,
     tokens: new TokensService(ctx),
     customHostnames: new CustomHostnamesService(ctx, zones),
-    certificatePacks: new CertificatePacksService(ctx, zones),
+    certificatePacks: new CertificatePacksService(ctx),
     mtlsCertificates: new MtlsCertificatesService(ctx),
     hostnameAssociations: new HostnameAssociationsService(ctx, zones),
   };

@@ -106,6 +106,20 @@ describe('PUT replaces one certificate', () => {
     const otherZone = await s.client.zones.create({ name: 'other-packs.com', account: { id: s.accountId } });
     const cross = await s.api('DELETE', certPath(a, a.rsaId).replace(zoneId, otherZone.id));
     assert.deepEqual(codes(cross.body), [1436]);
+    const noZone = await s.api('PUT', certPath(a, a.rsaId).replace(zoneId, 'f'.repeat(32)), body);
+    assert.equal(noZone.status, 404);
+    assert.deepEqual(codes(noZone.body), [1001]);
+    const { TokensService } = await import('../../src/resources/tokens/service.js');
+    const tokens = new TokensService(s.running.ctx);
+    const foreign = await tokens.create({ name: 'other zone', permissions: ['ssl:edit'], accountId: s.accountId, zoneIds: [otherZone.id] });
+    const reader = await tokens.create({ name: 'reader', permissions: ['ssl:read'], accountId: s.accountId });
+    for (const t of [foreign, reader]) {
+      for (const method of ['PUT', 'DELETE']) {
+        const denied = await s.api(method, certPath(a, a.rsaId), method === 'PUT' ? body : undefined, { authorization: `Bearer ${t.value}` });
+        assert.equal(denied.status, 403, `${t === foreign ? 'foreign-zone' : 'read-only'} token, ${method}`);
+        assert.deepEqual(codes(denied.body), [10000]);
+      }
+    }
     assert.equal(await snapshot(s), before);
   });
 });

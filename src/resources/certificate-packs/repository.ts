@@ -26,9 +26,9 @@ export const packCertificatesRepository = {
 
   insert: (db: Db, row: PackCertificatesTable) => db.insertInto('pack_certificates').values(row).execute(),
 
-  /** Replaces everything about a certificate but its id, pack and hostname. */
+  /** Replaces everything about a certificate but its id, pack, hostname and key type (its slot). */
   replace: (db: Db, id: string, row: PackCertificatesTable) => {
-    const { id: _id, pack_id: _pack, custom_hostname_id: _host, ...fields } = row;
+    const { id: _id, pack_id: _pack, custom_hostname_id: _host, key_type: _slot, ...fields } = row;
     return db.updateTable('pack_certificates').set(fields).where('id', '=', id).execute();
   },
 

@@ -1,8 +1,7 @@
 import type { AppContext } from '../../context.js';
-import type { Principal } from '../../api/auth.js';
+import { authorize, mayTouchZone, type Principal } from '../../api/auth.js';
 import { Errors } from '../../api/errors.js';
 import type { CustomHostnamesTable, Db, PackCertificatesTable } from '../../storage/schema.js';
-import type { ZonesService } from '../zones/service.js';
 import { customHostnamesRepository } from '../custom-hostnames/repository.js';
 import { toCustomHostname } from '../custom-hostnames/model.js';
 import { certificateRow, validateUpload, type CertificateUpload } from './material.js';
@@ -48,61 +47,59 @@ interface PackAddress {
 
 /** The two seed operations: replace one certificate of a pack, delete one (never the last). */
 export class CertificatePacksService {
-  constructor(
-    private readonly ctx: AppContext,
-    private readonly zones: ZonesService,
-  ) {}
+  constructor(private readonly ctx: AppContext) {}
 
-  /** The hostname, outside any transaction: its 404s come before the costly X.509 work, which needs its name. */
-  private async hostnameOf(a: PackAddress): Promise<CustomHostnamesTable> {
-    const host = await customHostnamesRepository.get(this.ctx.store.db, a.zoneId, a.customHostnameId.toLowerCase());
-    if (!host) throw Errors.customHostnameNotFound();
-    if (host.ssl_pack_id !== a.packId.toLowerCase()) throw Errors.certificatePackNotFound();
-    return host;
+  /**
+   * The zone (for authorization) and the hostname in one query, outside any transaction: the
+   * 404s come before the costly X.509 work, which needs the hostname's name.
+   */
+  private async hostnameOf(principal: Principal, a: PackAddress): Promise<CustomHostnamesTable> {
+    if (!mayTouchZone(principal, a.zoneId)) throw Errors.forbidden();
+    const found = await customHostnamesRepository.getWithZone(this.ctx.store.db, a.zoneId, a.customHostnameId.toLowerCase());
+    if (!found) throw Errors.zoneNotFound();
+    authorize(principal, 'ssl:edit', { accountId: found.accountId, zoneId: a.zoneId });
+    if (!found.hostname) throw Errors.customHostnameNotFound();
+    if (found.hostname.ssl_pack_id !== a.packId.toLowerCase()) throw Errors.certificatePackNotFound();
+    return found.hostname;
   }
 
   /**
    * Locks the hostname row and reads the pack inside the transaction: the invariants are checked
-   * against whatever other requests committed before, never against an earlier read.
+   * against whatever other requests committed before, never against an earlier read. (A
+   * hostname's pack id never changes, so the row itself need not be read again.)
    */
-  private async lockedPack(trx: Db, a: PackAddress) {
-    const id = a.customHostnameId.toLowerCase();
-    if (!(await this.ctx.store.lockRow(trx, 'custom_hostnames', id))) throw Errors.customHostnameNotFound();
-    const host = await customHostnamesRepository.get(trx, a.zoneId, id);
-    if (!host) throw Errors.customHostnameNotFound();
-    if (host.ssl_pack_id !== a.packId.toLowerCase()) throw Errors.certificatePackNotFound();
+  private async lockedPack(trx: Db, host: CustomHostnamesTable, certificateId: string) {
+    if (!(await this.ctx.store.lockRow(trx, 'custom_hostnames', host.id))) throw Errors.customHostnameNotFound();
     const certificates = await packCertificatesRepository.forHostname(trx, host.id);
-    const certificate = certificates.find((c) => c.id === a.certificateId.toLowerCase());
+    const certificate = certificates.find((c) => c.id === certificateId.toLowerCase());
     if (!certificate) throw Errors.certificateNotFound();
-    return { host, certificates, certificate };
+    return { certificates, certificate };
   }
 
   async replace(principal: Principal, a: PackAddress, body: CertificatePair) {
-    await this.zones.zoneFor(principal, a.zoneId, 'ssl:edit');
-    const host = await this.hostnameOf(a);
+    const host = await this.hostnameOf(principal, a);
     const upload = validateUpload(this.ctx, body, host.hostname);
     const result = await this.ctx.store.transaction(async (trx) => {
-      const locked = await this.lockedPack(trx, a);
+      const locked = await this.lockedPack(trx, host, a.certificateId);
       if (locked.certificate.key_type !== upload.keyType) {
         throw Errors.keyTypeMismatch(locked.certificate.key_type.toUpperCase(), upload.keyType.toUpperCase());
       }
       const row = certificateRow(this.ctx, upload, { id: locked.certificate.id, packId: host.ssl_pack_id, customHostnameId: host.id });
       await packCertificatesRepository.replace(trx, row.id, row);
       await this.ctx.changes.record(trx, 'certificate_pack', a.zoneId, host.id);
-      return toCustomHostname(locked.host, locked.certificates.map((c) => (c.id === row.id ? row : c)));
+      return toCustomHostname(host, locked.certificates.map((c) => (c.id === row.id ? row : c)));
     });
     this.ctx.changes.committed();
     return result;
   }
 
   async delete(principal: Principal, a: PackAddress) {
-    await this.zones.zoneFor(principal, a.zoneId, 'ssl:edit');
-    await this.hostnameOf(a);
+    const host = await this.hostnameOf(principal, a);
     const id = await this.ctx.store.transaction(async (trx) => {
-      const locked = await this.lockedPack(trx, a);
+      const locked = await this.lockedPack(trx, host, a.certificateId);
       if (locked.certificates.length <= 1) throw Errors.lastCertificate();
       await packCertificatesRepository.delete(trx, locked.certificate.id);
-      await this.ctx.changes.record(trx, 'certificate_pack', a.zoneId, locked.host.id);
+      await this.ctx.changes.record(trx, 'certificate_pack', a.zoneId, host.id);
       return locked.certificate.id;
     });
     this.ctx.changes.committed();

@@ -22,6 +22,19 @@ const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => '\\' + c);
 export const customHostnamesRepository = {
   get: (db: Db, zoneId: string, id: string) =>
     db.selectFrom('custom_hostnames').selectAll().where('zone_id', '=', zoneId).where('id', '=', id).executeTakeFirst(),
+  /** The zone's account (undefined: no such zone) and the hostname in it (undefined: not there), in one query. */
+  async getWithZone(db: Db, zoneId: string, id: string): Promise<{ accountId: string; hostname: CustomHostnamesTable | undefined } | undefined> {
+    const row = await db
+      .selectFrom('zones')
+      .leftJoin('custom_hostnames', (join) => join.onRef('custom_hostnames.zone_id', '=', 'zones.id').on('custom_hostnames.id', '=', id))
+      .selectAll('custom_hostnames')
+      .select('zones.account_id as zone_account_id')
+      .where('zones.id', '=', zoneId)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const { zone_account_id, ...hostname } = row as typeof row & CustomHostnamesTable;
+    return { accountId: zone_account_id, hostname: hostname.id ? (hostname as CustomHostnamesTable) : undefined };
+  },
   getByHostname: (db: Db, hostname: string) =>
     db.selectFrom('custom_hostnames').selectAll().where('hostname', '=', hostname).executeTakeFirst(),
   insert: (db: Db, row: CustomHostnamesTable) => db.insertInto('custom_hostnames').values(row).execute(),
