@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import type { AppContext } from './context.js';
 import { buildApp } from './app.js';
-import { systemClock, type Clock } from './lib/clock.js';
+import { isoTimestamp, systemClock, type Clock } from './lib/clock.js';
 import { randomIds } from './lib/ids.js';
 import { createLogger } from './lib/logger.js';
 import { openStore } from './storage/connect.js';
@@ -13,6 +13,9 @@ import { TrustStore } from './pki/trust.js';
 import { AccountsService } from './resources/accounts/service.js';
 import { Edge } from './edge/server.js';
 import { TokensService } from './resources/tokens/service.js';
+
+/** How long change-feed rows are kept: an edge offline longer than this reloads everything. */
+export const CHANGE_RETENTION_MS = 24 * 3_600_000;
 
 export interface Running {
   ctx: AppContext;
@@ -69,6 +72,17 @@ export async function startServer(config: Config, opts: { clock?: Clock; log?: N
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     apiUrl = `http://${host}:${address.port}`;
   }
+  // The change feed only has to cover edges that are briefly behind; older rows are pruned.
+  let pruner: NodeJS.Timeout | undefined;
+  if (config.role !== 'edge') {
+    const prune = () =>
+      void ctx.changes
+        .prune(ctx.store.db, isoTimestamp(new Date(ctx.clock.now().getTime() - CHANGE_RETENTION_MS)))
+        .catch((err) => ctx.log.warn({ err }, 'pruning the change feed failed'));
+    prune();
+    pruner = setInterval(prune, 3_600_000);
+    pruner.unref();
+  }
   let edge: Edge | undefined;
   let edgeAddress: string | undefined;
   if (config.role !== 'api') {
@@ -86,6 +100,7 @@ export async function startServer(config: Config, opts: { clock?: Clock; log?: N
     close: () =>
       (closing ??= (async () => {
         // In-flight requests get up to 10 s; then connections are cut.
+        clearInterval(pruner);
         const timer = app ? setTimeout(() => app.server.closeAllConnections(), 10_000) : undefined;
         try {
           await Promise.all([app?.close(), edge?.close()]);

@@ -47,6 +47,11 @@ export class HostnameIndex {
     return ids;
   }
 
+  clear(): void {
+    this.byHostname.clear();
+    this.hostnameById.clear();
+  }
+
   /** Loads every servable hostname, in pages so 100k rows never sit in one result set. */
   async load(db: Db): Promise<void> {
     const PAGE = 5000;

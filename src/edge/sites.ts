@@ -56,6 +56,10 @@ export class SiteCache {
     return building;
   }
 
+  clear(): void {
+    this.entries.clear();
+  }
+
   invalidate(id: string): void {
     this.entries.delete(id);
   }

@@ -73,6 +73,10 @@ export class EdgeSync {
   }
 
   private async drain(): Promise<void> {
+    // Changes older than the retention are pruned (server.ts). An edge that fell behind what is
+    // kept cannot replay: it reloads everything instead.
+    const oldest = await this.ctx.changes.oldestSeq(this.ctx.store.db);
+    if (oldest !== null && oldest > this.lastSeq + 1) await this.resync();
     for (;;) {
       const changes = await this.ctx.changes.since(this.ctx.store.db, this.lastSeq);
       if (changes.length === 0) return;
@@ -81,6 +85,16 @@ export class EdgeSync {
         this.lastSeq = change.seq;
       }
     }
+  }
+
+  private async resync(): Promise<void> {
+    const max = await this.ctx.store.db.selectFrom('changes').select(({ fn }) => fn.max('seq').as('seq')).executeTakeFirst();
+    const seq = Number(max?.seq ?? 0);
+    this.index.clear();
+    this.sites.clear();
+    await this.index.load(this.ctx.store.db);
+    this.lastSeq = seq;
+    this.ctx.log.warn({ seq }, 'edge: behind the retained change feed; reloaded every hostname');
   }
 
   private async apply(change: Change): Promise<void> {

@@ -49,6 +49,22 @@ export class ChangeFeed extends EventEmitter {
     this.emit('changed');
   }
 
+  /**
+   * Deletes changes recorded before `before` (ISO time), always keeping the newest one, so an
+   * edge whose last sequence number fell below what is kept can tell (see `oldestSeq`).
+   */
+  async prune(db: Db, before: string): Promise<number> {
+    const newest = await db.selectFrom('changes').select(({ fn }) => fn.max('seq').as('seq')).executeTakeFirst();
+    if (newest?.seq === null || newest?.seq === undefined) return 0;
+    const result = await db.deleteFrom('changes').where('created_at', '<', before).where('seq', '<', Number(newest.seq)).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async oldestSeq(db: Db): Promise<number | null> {
+    const row = await db.selectFrom('changes').select(({ fn }) => fn.min('seq').as('seq')).executeTakeFirst();
+    return row?.seq === null || row?.seq === undefined ? null : Number(row.seq);
+  }
+
   async since(db: Db, seq: number, limit = 1000): Promise<Change[]> {
     const rows = await db
       .selectFrom('changes')

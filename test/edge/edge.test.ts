@@ -368,3 +368,27 @@ describe('an edge in its own process', () => {
     }
   });
 });
+
+describe('change feed retention', () => {
+  test('an edge that fell behind the pruned change feed reloads everything and serves the present', async () => {
+    const sync = s.running.edge!.sync;
+    const gone = await createHostname('pruned-away.customer.com');
+    await sync.settle();
+    assert.ok((await handshake(edge, { servername: 'pruned-away.customer.com', ca })).ok);
+    // The edge stops following; meanwhile a hostname is deleted, another created, and every
+    // change but the newest is pruned: the edge cannot replay what it missed.
+    await sync.stop();
+    await s.api('DELETE', `/zones/${zoneId}/custom_hostnames/${gone.id}`);
+    await createHostname('arrived-later.customer.com');
+    await createHostname('arrived-last.customer.com'); // the one change the prune keeps
+    const pruned = await s.running.ctx.changes.prune(s.running.ctx.store.db, '9999-01-01T00:00:00.000000Z');
+    assert.ok(pruned > 0);
+    await sync.settle();
+    assert.equal((await handshake(edge, { servername: 'pruned-away.customer.com', ca })).ok, false, 'the deletion it never saw is applied');
+    assert.ok((await handshake(edge, { servername: 'arrived-later.customer.com', ca })).ok, 'a creation whose change was pruned is served');
+    assert.ok((await handshake(edge, { servername: 'arrived-last.customer.com', ca })).ok);
+    assert.ok((await handshake(edge, { servername: 'pack.customer.com', ca })).ok, 'everything else still served');
+    assert.ok(s.logs.join('').includes('behind the retained change feed'));
+    await sync.start();
+  });
+});
