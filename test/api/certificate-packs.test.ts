@@ -266,3 +266,43 @@ describe('property: malformed input never gets a 5xx or changes anything', () =>
     );
   });
 });
+
+describe('a PATCH racing the deletion of its hostname on another node', () => {
+  test('answers 202 or 404/1436, never a 5xx, and leaves nothing behind', async () => {
+    // A second API process on the same database deletes while this one PATCHes: the DELETE can
+    // commit while the PATCH validates its certificate, between its read and its transaction.
+    const { runEdgecert } = await import('../helpers/process.js');
+    const other = runEdgecert(['serve', '--role', 'api', '--api-listen', '127.0.0.1:0'], {
+      EDGECERT_DATA_DIR: s.dataDir,
+      EDGECERT_DATABASE_URL: s.databaseUrl,
+      EDGECERT_BOOTSTRAP_TOKEN: s.token,
+      EDGECERT_LOG_LEVEL: 'warn',
+    });
+    const url = (await other.waitFor(/API listening on (\S+)\/client\/v4/))[1]!;
+    const statuses = new Set<number>();
+    try {
+      for (let round = 0; round < 40; round++) {
+        const h = await hostnameWithPack(`gone-${round}.packs.test`, [wildRsa]);
+        const [patch, del] = await Promise.all([
+          (async () => {
+            await new Promise((r) => setTimeout(r, round % 4));
+            return s.api('PATCH', `/zones/${zoneId}/custom_hostnames/${h.id}`, { ssl: { custom_certificate: wildEc.chainPem, custom_key: wildEc.keyPem } });
+          })(),
+          (async () => {
+            const res = await fetch(`${url}/client/v4/zones/${zoneId}/custom_hostnames/${h.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${s.token}` } });
+            return res.status;
+          })(),
+        ]);
+        assert.equal(del, 200);
+        assert.ok(patch.status === 202 || (patch.status === 404 && codes(patch.body)[0] === 1436), `round ${round}: ${patch.status} ${JSON.stringify(patch.body)}`);
+        statuses.add(patch.status);
+        const left = await s.running.ctx.store.db.selectFrom('pack_certificates').select('id').where('custom_hostname_id', '=', h.id).execute();
+        assert.equal(left.length, 0, 'nothing left behind for the deleted hostname');
+      }
+      assert.ok(statuses.has(404), `the deletion won some races: ${[...statuses]}`);
+    } finally {
+      other.child.kill('SIGTERM');
+      await other.exited;
+    }
+  });
+});

@@ -119,6 +119,8 @@ export class CustomHostnamesService {
 
     const after = await this.ctx.store.transaction(async (trx) => {
       if (!(await this.ctx.store.lockRow(trx, 'custom_hostnames', before.id))) throw Errors.customHostnameNotFound();
+      // Re-read under the lock: the hostname may have been deleted since `existing` (another node).
+      if (!(await customHostnamesRepository.get(trx, zoneId, before.id))) throw Errors.customHostnameNotFound();
       await customHostnamesRepository.update(trx, before.id, patch);
       const row = (await customHostnamesRepository.get(trx, zoneId, before.id))!;
       if (uploads.length > 0) await putIntoPack(this.ctx, trx, row, uploads);
