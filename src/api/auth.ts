@@ -104,6 +104,16 @@ export function authorize(principal: Principal, needed: Permission, scope: { acc
 }
 
 /** Zone-scoped tokens are refused on a zone outside their list before the zone is even looked up. */
+/**
+ * A zone-scoped call on a zone that exists: the credential holds one of `permission` (the first it
+ * holds counts) in the zone's account, and a zone-scoped token lists the zone.
+ */
+export function authorizeZone(principal: Principal, permission: Permission | Permission[], zone: { zoneId: string; accountId: string }): void {
+  const needed = Array.isArray(permission) ? permission : [permission];
+  const granted = needed.find((p) => hasPermission(principal, p)) ?? needed[0]!;
+  authorize(principal, granted, zone);
+}
+
 export function mayTouchZone(principal: Principal, zoneId: string): boolean {
   return principal.zoneIds === null || principal.zoneIds.includes(zoneId);
 }

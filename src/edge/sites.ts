@@ -12,11 +12,16 @@ export interface Site {
   zoneId: string;
   /** Both certificates of the pack: OpenSSL picks ECDSA or RSA from the client's signature algorithms. */
   context: SecureContext;
-  alpn: string[];
+  /** ALPN protocol list in wire format (built once; a string[] would be converted per handshake). */
+  alpn: Buffer;
   /** Associated with client-certificate CAs: ask for a certificate and require one that chains to them. */
   requestCert: boolean;
   origin: { host: string; servername: string } | null;
 }
+
+const wireAlpn = (protocols: string[]) => Buffer.concat(protocols.flatMap((p) => [Buffer.from([p.length]), Buffer.from(p)]));
+const ALPN_H2 = wireAlpn(['h2', 'http/1.1']);
+const ALPN_HTTP1 = wireAlpn(['http/1.1']);
 
 const TLS_VERSIONS = { '1.0': 'TLSv1', '1.1': 'TLSv1.1', '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' } as const;
 
@@ -104,7 +109,7 @@ export class SiteCache {
       hostname: row.hostname,
       zoneId: row.zone_id,
       context,
-      alpn: settings.http2 === 'on' ? ['h2', 'http/1.1'] : ['http/1.1'],
+      alpn: settings.http2 === 'on' ? ALPN_H2 : ALPN_HTTP1,
       requestCert: caPems.length > 0,
       origin: originHost ? { host: originHost, servername: sni ?? originHost } : null,
     };

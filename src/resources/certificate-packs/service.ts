@@ -1,5 +1,5 @@
 import type { AppContext } from '../../context.js';
-import { authorize, mayTouchZone, type Principal } from '../../api/auth.js';
+import { authorizeZone, mayTouchZone, type Principal } from '../../api/auth.js';
 import { Errors } from '../../api/errors.js';
 import type { CustomHostnamesTable, Db, PackCertificatesTable } from '../../storage/schema.js';
 import { customHostnamesRepository } from '../custom-hostnames/repository.js';
@@ -57,7 +57,7 @@ export class CertificatePacksService {
     if (!mayTouchZone(principal, a.zoneId)) throw Errors.forbidden();
     const found = await customHostnamesRepository.getWithZone(this.ctx.store.db, a.zoneId, a.customHostnameId.toLowerCase());
     if (!found) throw Errors.zoneNotFound();
-    authorize(principal, 'ssl:edit', { accountId: found.accountId, zoneId: a.zoneId });
+    authorizeZone(principal, 'ssl:edit', { zoneId: a.zoneId, accountId: found.accountId });
     if (!found.hostname) throw Errors.customHostnameNotFound();
     if (found.hostname.ssl_pack_id !== a.packId.toLowerCase()) throw Errors.certificatePackNotFound();
     return found.hostname;

@@ -1,5 +1,5 @@
 import type { AppContext } from '../../context.js';
-import { authorize, hasPermission, mayTouchZone, type Permission, type Principal } from '../../api/auth.js';
+import { authorize, authorizeZone, hasPermission, mayTouchZone, type Permission, type Principal } from '../../api/auth.js';
 import { Errors } from '../../api/errors.js';
 import { type PageRequest } from '../../api/pagination.js';
 import { isoTimestamp } from '../../lib/clock.js';
@@ -23,9 +23,7 @@ export class ZonesService {
     if (!mayTouchZone(principal, zoneId)) throw Errors.forbidden();
     const zone = await zonesRepository.get(this.ctx.store.db, zoneId);
     if (!zone) throw Errors.zoneNotFound();
-    const needed = Array.isArray(permission) ? permission : [permission];
-    const granted = needed.find((p) => hasPermission(principal, p)) ?? needed[0]!;
-    authorize(principal, granted, { accountId: zone.account_id, zoneId });
+    authorizeZone(principal, permission, { zoneId, accountId: zone.account_id });
     return zone;
   }
 
