@@ -16,8 +16,8 @@ export interface Store {
    */
   transaction<T>(fn: (trx: Db) => Promise<T>): Promise<T>;
   /**
-   * Lock one row for the rest of the transaction (PostgreSQL `FOR UPDATE`, false when the row is
-   * gone; SQLite already holds the write lock and answers true). Re-read the row after it.
+   * Lock one row for the rest of the transaction (PostgreSQL `FOR UPDATE`; SQLite already holds
+   * the write lock) and tell whether it still exists. Re-read the row after it.
    */
   lockRow(trx: Db, table: 'custom_hostnames' | 'zones' | 'mtls_certificates', id: string): Promise<boolean>;
   migrate(): Promise<string[]>;
@@ -68,9 +68,10 @@ async function openSqlite(file: string): Promise<Store> {
           throw err;
         }
       }),
-    // BEGIN IMMEDIATE already holds the database's only write lock: nothing else to lock, and
-    // the caller re-reads the row inside the transaction anyway.
-    lockRow: async () => true,
+    // BEGIN IMMEDIATE already holds the database's only write lock, so nothing else needs
+    // locking; but the row may have been deleted since the caller last read it, outside the
+    // transaction, and the answer must say so on both databases.
+    lockRow: async (trx, table, id) => (await trx.selectFrom(table).select('id').where('id', '=', id).executeTakeFirst()) !== undefined,
     migrate: () => runMigrations(db, 'sqlite'),
     close: () => db.destroy(),
   };
