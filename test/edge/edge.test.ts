@@ -111,6 +111,8 @@ describe('per-hostname TLS settings, in the handshake', () => {
     await createHostname('tls12.customer.com', { ssl: { settings: { tls_1_3: 'off' } } });
     await createHostname('ciphers.customer.com', { ssl: { settings: { tls_1_3: 'off', ciphers: ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256'] } } });
     await createHostname('h2.customer.com', { ssl: { settings: { http2: 'on' } } });
+    await createHostname('tls10.customer.com', { ssl: { settings: { min_tls_version: '1.0' } } });
+    await createHostname('tls11.customer.com', { ssl: { settings: { min_tls_version: '1.1' } } });
     await s.running.edge!.sync.settle();
   });
 
@@ -121,6 +123,20 @@ describe('per-hostname TLS settings, in the handshake', () => {
     assert.equal((await handshake(edge, { servername: 'tls13.customer.com', ca })).protocol, 'TLSv1.3');
     // Other hostnames on the same listener still speak 1.2.
     assert.equal((await handshake(edge, { servername: 'pack.customer.com', ca, maxVersion: 'TLSv1.2' })).protocol, 'TLSv1.2');
+  });
+
+  test('min_tls_version 1.0 / 1.1: legacy clients are served there, and only there', async () => {
+    // OpenSSL 3 only speaks TLS 1.0/1.1 at security level 0, on the client side too.
+    const legacy = (servername: string, version: 'TLSv1' | 'TLSv1.1') =>
+      handshake(edge, { servername, ca, minVersion: version, maxVersion: version, ciphers: 'DEFAULT:@SECLEVEL=0' });
+    assert.equal((await legacy('tls10.customer.com', 'TLSv1')).protocol, 'TLSv1');
+    assert.equal((await legacy('tls10.customer.com', 'TLSv1.1')).protocol, 'TLSv1.1');
+    assert.equal((await handshake(edge, { servername: 'tls10.customer.com', ca })).protocol, 'TLSv1.3');
+    assert.equal((await legacy('tls11.customer.com', 'TLSv1')).ok, false);
+    assert.equal((await legacy('tls11.customer.com', 'TLSv1.1')).protocol, 'TLSv1.1');
+    // The default minimum is 1.2: the same legacy clients fail the handshake.
+    assert.equal((await legacy('pack.customer.com', 'TLSv1')).ok, false);
+    assert.equal((await legacy('pack.customer.com', 'TLSv1.1')).ok, false);
   });
 
   test('tls_1_3 off: TLS 1.2 even when the client prefers 1.3', async () => {
