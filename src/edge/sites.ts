@@ -65,8 +65,23 @@ export class SiteCache {
     this.entries.clear();
   }
 
-  invalidate(id: string): void {
+  /** Drops a cached site; true when there was one. */
+  invalidate(id: string): boolean {
+    return this.entries.delete(id);
+  }
+
+  /**
+   * Builds a site again now, so that the first handshake after a change to a cached hostname
+   * (a certificate rotation, say) does not pay for the build. A hostname that is gone or has no
+   * certificate left is not kept.
+   */
+  refresh(id: string): Promise<Site | null> {
     this.entries.delete(id);
+    const building = this.get(id);
+    void building.then((site) => {
+      if (!site && this.entries.get(id) === building) this.entries.delete(id);
+    });
+    return building;
   }
 
   /** Drops every cached site of a zone (fallback origin or association changes). */

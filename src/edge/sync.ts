@@ -15,6 +15,8 @@ export class EdgeSync {
   private timer: NodeJS.Timeout | undefined;
   private unlisten: (() => Promise<void>) | undefined;
   private readonly onChange = () => this.poke();
+  /** Cached hostnames changed by the batch being applied (zone-wide changes stay lazy). */
+  private readonly rebuild = new Set<string>();
   /** What the start-up load took (printed by `serve`). */
   loaded = { hostnames: 0, ms: 0, heapMiB: 0 };
 
@@ -84,6 +86,10 @@ export class EdgeSync {
         await this.apply(change);
         this.lastSeq = change.seq;
       }
+      // Hostnames that were cached are built again once per batch, not on their next handshake.
+      const rebuilt = [...this.rebuild].map((id) => this.sites.refresh(id));
+      this.rebuild.clear();
+      await Promise.all(rebuilt);
     }
   }
 
@@ -103,7 +109,7 @@ export class EdgeSync {
       case 'custom_hostname':
       case 'certificate_pack':
         await this.index.refresh(db, change.entity_id);
-        this.sites.invalidate(change.entity_id);
+        if (this.sites.invalidate(change.entity_id)) this.rebuild.add(change.entity_id);
         return;
       case 'fallback_origin':
       case 'hostname_association':

@@ -359,6 +359,37 @@ describe('scale behaviour', () => {
   });
 });
 
+describe('rebuilt ahead of the next handshake', () => {
+  test('a change to a cached hostname rebuilds it at once; a hostname not cached stays lazy', async () => {
+    const edgeInstance = s.running.edge!;
+    const h = await createHostname('rotate.customer.com');
+    const cold = await createHostname('cold.customer.com');
+    await edgeInstance.sync.settle();
+    const first = await handshake(edge, { servername: 'rotate.customer.com', ca, sigalgs: ECDSA_ONLY });
+    assert.ok(first.ok);
+
+    const ecdsaId = h.ssl.certificates.find((c: any) => c.key_type === 'ecdsa').id;
+    const next = await pki.leaf({ hosts: ['rotate.customer.com'], keyType: 'ecdsa' });
+    const before = edgeInstance.sites.builds;
+    const put = await s.api('PUT', `/zones/${zoneId}/custom_hostnames/${h.id}/certificate_pack/${h.ssl.id}/certificates/${ecdsaId}`, { custom_certificate: next.chainPem, custom_key: next.keyPem });
+    assert.equal(put.status, 200);
+    await s.api('PATCH', `/zones/${zoneId}/custom_hostnames/${cold.id}`, { custom_metadata: { tier: 'free' } });
+    await edgeInstance.sync.settle();
+    assert.equal(edgeInstance.sites.builds - before, 1, 'one build, for the cached hostname, before any handshake');
+
+    const rotated = await handshake(edge, { servername: 'rotate.customer.com', ca, sigalgs: ECDSA_ONLY });
+    assert.equal(rotated.fingerprint256, new NodeX509(next.certPem).fingerprint256);
+    assert.equal(edgeInstance.sites.builds - before, 1, 'the handshake found it built');
+
+    // Deleted: nothing is kept for it, and it is no longer served.
+    const size = edgeInstance.sites.size;
+    await s.api('DELETE', `/zones/${zoneId}/custom_hostnames/${h.id}`);
+    await edgeInstance.sync.settle();
+    assert.equal(edgeInstance.sites.size, size - 1);
+    assert.equal((await handshake(edge, { servername: 'rotate.customer.com', ca })).ok, false);
+  });
+});
+
 describe('an edge in its own process', () => {
   test('--role edge on the same database serves changes made through another process’s API', async () => {
     const { runEdgecert } = await import('../helpers/process.js');
