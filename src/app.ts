@@ -4,6 +4,7 @@ import type { AppContext } from './context.js';
 import { authenticate } from './api/auth.js';
 import { failure } from './api/envelope.js';
 import { ApiError, Errors } from './api/errors.js';
+import { StoreBusyError } from './storage/connect.js';
 import { tokensRepository } from './resources/tokens/repository.js';
 import { AccountsService } from './resources/accounts/service.js';
 import { accountRoutes } from './resources/accounts/routes.js';
@@ -106,9 +107,8 @@ export function buildApp(ctx: AppContext): BuiltApp {
 
   app.setErrorHandler(async (error: FastifyError | ApiError, req, reply) => {
     const apiError = toApiError(error, req.url);
-    if (apiError.status >= 500) {
-      req.log.error({ err: error, reqId: req.id }, 'unexpected error');
-    }
+    if (apiError.status === 503) req.log.warn({ reqId: req.id }, `refused with 503: ${error.message}`);
+    else if (apiError.status >= 500) req.log.error({ err: error, reqId: req.id }, 'unexpected error');
     for (const [k, v] of Object.entries(apiError.headers)) reply.header(k, v);
     return reply.status(apiError.status).send(failure(apiError.errors));
   });
@@ -125,6 +125,10 @@ export function buildApp(ctx: AppContext): BuiltApp {
 
 function toApiError(error: FastifyError | ApiError, url: string): ApiError {
   if (error instanceof ApiError) return error;
+  // Another process holds SQLite's write lock (a transaction gave up waiting, or a single
+  // statement hit its busy timeout): nothing was written, and the request can be retried.
+  if (error instanceof StoreBusyError) return Errors.databaseBusy(error.message);
+  if ((error as { code?: unknown }).code === 'SQLITE_BUSY') return Errors.databaseBusy('the database is locked by another process');
   const fe = error as FastifyError & { validationContext?: string };
   if (fe.validation) {
     const path = url.split('?')[0]!;

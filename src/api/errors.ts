@@ -113,6 +113,8 @@ export const Errors = {
   encryptedKey: () =>
     e(400, 1428, 'The private key you uploaded cannot be parsed: it is encrypted. Upload the key without a passphrase.'),
   invalidFallbackOrigin: (why: string) => e(400, 1825, `The fallback origin is invalid: ${why}.`),
+  databaseBusy: (why: string) =>
+    new ApiError(503, [{ code: 1826, message: `Nothing was changed: ${why}. Retry the request.` }], { 'retry-after': '1' }),
   fallbackOriginNotFound: () => e(404, 1819, 'No fallback origin is set for this zone.'),
   mtlsCertificateNotFound: (id?: string) =>
     e(404, 1820, id ? `The mTLS certificate ${id} was not found in this zone's account.` : 'The mTLS certificate was not found in this account.'),

@@ -45,20 +45,23 @@ async function openSqlite(file: string): Promise<Store> {
   database.pragma('journal_mode = WAL');
   // WAL + NORMAL survives a killed process (the WAL is in the OS); FULL would also survive power loss.
   database.pragma('synchronous = NORMAL');
-  database.pragma('busy_timeout = 5000');
+  // Single statements outside a transaction wait for another process's write lock inside SQLite
+  // (a blocking wait); transactions wait in `beginImmediate` without blocking the event loop.
+  database.pragma(`busy_timeout = ${WRITE_LOCK_WAIT_MS}`);
   database.pragma('foreign_keys = ON');
   // Keep the hot part of the database in process memory (pages are ~2 KB of certificate PEM each).
   database.pragma('cache_size = -65536');
   // Reads through a memory map: no read() syscall and copy per page once the file outgrows the cache.
   database.pragma('mmap_size = 1073741824');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  const busyTimeout = { short: database.prepare('pragma busy_timeout = 10'), normal: database.prepare(`pragma busy_timeout = ${WRITE_LOCK_WAIT_MS}`) };
   return {
     db,
     dialect: 'sqlite',
     transaction: (fn) =>
       // One connection, held for the whole transaction: Kysely's SQLite driver serialises users of it.
       db.connection().execute(async (conn) => {
-        await sql`begin immediate`.execute(conn);
+        await beginImmediate(conn, busyTimeout);
         try {
           const result = await fn(conn);
           await sql`commit`.execute(conn);
@@ -75,6 +78,44 @@ async function openSqlite(file: string): Promise<Store> {
     migrate: () => runMigrations(db, 'sqlite'),
     close: () => db.destroy(),
   };
+}
+
+/** How long a write waits for another process's write lock before it gives up (StoreBusyError). */
+const WRITE_LOCK_WAIT_MS = 5000;
+
+/** Another process held the database's write lock for longer than a writer waits. */
+export class StoreBusyError extends Error {
+  constructor() {
+    super(`the database stayed locked by another process for ${WRITE_LOCK_WAIT_MS / 1000} s`);
+  }
+}
+
+const isSqliteBusy = (err: unknown) => (err as { code?: unknown }).code === 'SQLITE_BUSY';
+
+/**
+ * `BEGIN IMMEDIATE`, waiting for another process's write lock (another API node, `edgecert token
+ * create`) with timers rather than in SQLite's busy handler, which sleeps on the event loop's
+ * thread: a process waiting for the lock keeps answering health checks and serving the edge.
+ */
+async function beginImmediate(conn: Db, busyTimeout: Record<'short' | 'normal', import('better-sqlite3').Statement>): Promise<void> {
+  const deadline = Date.now() + WRITE_LOCK_WAIT_MS;
+  // The connection is this transaction's alone (Kysely's mutex), so its busy timeout can be
+  // lowered for the BEGIN: a lock released within a few milliseconds is still waited for inline.
+  busyTimeout.short.get();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await sql`begin immediate`.execute(conn);
+        return;
+      } catch (err) {
+        if (!isSqliteBusy(err)) throw err;
+        if (Date.now() >= deadline) throw new StoreBusyError();
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2 ** attempt, 50) * (0.5 + Math.random())));
+      }
+    }
+  } finally {
+    busyTimeout.normal.get();
+  }
 }
 
 /**
