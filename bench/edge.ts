@@ -136,7 +136,7 @@ export async function benchEdge(): Promise<void> {
     EDGECERT_ORIGIN_PORT: String(originPort),
     EDGECERT_LOG_LEVEL: 'warn',
     EDGECERT_TLS_CACHE_SIZE: String(CONTEXTS + 1000),
-  });
+  }, process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []);
   let nginx: ChildProcess | undefined;
   try {
     const address = (await edge.waitFor(/edge listening on (\S+) \(TLS\)/, 300_000))[1]!;
