@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import { startTestServer, removeDir, onPostgres, type TestServer } from '../helpers/server.js';
+import { startTestServer, startSecondApiNode, removeDir, onPostgres, type TestServer } from '../helpers/server.js';
 import { makeTestPki, type Leaf, type TestPki } from '../helpers/pki.js';
 import { codes, snapshot } from '../helpers/state.js';
 
@@ -271,14 +271,8 @@ describe('a PATCH racing the deletion of its hostname on another node', () => {
   test('answers 202 or 404/1436, never a 5xx, and leaves nothing behind', async () => {
     // A second API process on the same database deletes while this one PATCHes: the DELETE can
     // commit while the PATCH validates its certificate, between its read and its transaction.
-    const { runEdgecert } = await import('../helpers/process.js');
-    const other = runEdgecert(['serve', '--role', 'api', '--api-listen', '127.0.0.1:0'], {
-      EDGECERT_DATA_DIR: s.dataDir,
-      EDGECERT_DATABASE_URL: s.databaseUrl,
-      EDGECERT_BOOTSTRAP_TOKEN: s.token,
-      EDGECERT_LOG_LEVEL: 'warn',
-    });
-    const url = (await other.waitFor(/API listening on (\S+)\/client\/v4/))[1]!;
+    const other = await startSecondApiNode(s);
+    const url = other.url;
     const statuses = new Set<number>();
     try {
       for (let round = 0; round < 40; round++) {
@@ -301,8 +295,7 @@ describe('a PATCH racing the deletion of its hostname on another node', () => {
       }
       assert.ok(statuses.has(404), `the deletion won some races: ${[...statuses]}`);
     } finally {
-      other.child.kill('SIGTERM');
-      await other.exited;
+      await other.stop();
     }
   });
 });

@@ -3,14 +3,11 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { webcrypto, X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { startTestServer, removeDir, type TestServer } from '../helpers/server.js';
+import { startTestServer, startSecondApiNode, removeDir, type TestServer } from '../helpers/server.js';
 import { makeLeaf, makeRoot, makeTestPki, type TestPki } from '../helpers/pki.js';
 import { codes } from '../helpers/state.js';
 import { TokensService } from '../../src/resources/tokens/service.js';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-const LOCK_HOLDER = fileURLToPath(new URL('../helpers/lock-holder.ts', import.meta.url));
+import { holdRowLock } from '../helpers/process.js';
 
 let s: TestServer;
 let pki: TestPki;
@@ -262,14 +259,8 @@ describe('mTLS certificates', () => {
     // Both processes read the CA, then wait for the row lock a third connection holds; once it
     // is released one deletes, and the other must find the CA gone inside its own transaction.
     // (Within one process the connection's mutex would serialise the two requests instead.)
-    const { runEdgecert } = await import('../helpers/process.js');
-    const other = runEdgecert(['serve', '--role', 'api', '--api-listen', '127.0.0.1:0'], {
-      EDGECERT_DATA_DIR: s.dataDir,
-      EDGECERT_DATABASE_URL: s.databaseUrl,
-      EDGECERT_BOOTSTRAP_TOKEN: s.token,
-      EDGECERT_LOG_LEVEL: 'warn',
-    });
-    const url = (await other.waitFor(/API listening on (\S+)\/client\/v4/))[1]!;
+    const other = await startSecondApiNode(s);
+    const url = other.url;
     const changes = async () => Number((await s.running.ctx.store.db.selectFrom('changes').select(({ fn }) => fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
     const root = await makeRoot('Delete Race Root');
     try {
@@ -278,23 +269,20 @@ describe('mTLS certificates', () => {
         assert.equal(created.status, 200);
         const id = created.body.result.id;
         const before = await changes();
-        const holder = spawn(process.execPath, ['--import', 'tsx', LOCK_HOLDER, s.databaseUrl, 'mtls_certificates', id, '800'], { stdio: ['ignore', 'pipe', 'inherit'] });
-        const holderExited = new Promise((r) => holder.on('exit', r));
-        await new Promise<void>((resolve) => holder.stdout.on('data', (d) => String(d).includes('locked') && resolve()));
+        const lock = await holdRowLock(s.databaseUrl, 'mtls_certificates', id, 800);
         // The other process first: it reads the CA and waits for the lock, then this one does.
         const viaOther = fetch(`${url}/client/v4/accounts/${s.accountId}/mtls_certificates/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${s.token}` } }).then(
           async (res) => ({ status: res.status, body: (await res.json()) as any }),
         );
         await new Promise((r) => setTimeout(r, 150));
         const results = await Promise.all([s.api('DELETE', `/accounts/${s.accountId}/mtls_certificates/${id}`), viaOther]);
-        await holderExited;
+        await lock.released;
         assert.deepEqual(results.map((r) => r.status).sort(), [200, 404], `round ${round}: ${JSON.stringify(results.map((r) => r.body.errors))}`);
         assert.deepEqual(codes(results.find((r) => r.status === 404)!.body), [1820]);
         assert.equal((await changes()) - before, 1, `round ${round}: one deletion, one change for the edges`);
       }
     } finally {
-      other.child.kill('SIGTERM');
-      await other.exited;
+      await other.stop();
     }
   });
 

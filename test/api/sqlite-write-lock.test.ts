@@ -1,9 +1,8 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { startTestServer, removeDir, type TestServer } from '../helpers/server.js';
 import { codes } from '../helpers/state.js';
+import { holdRowLock } from '../helpers/process.js';
 
 /**
  * SQLite has one write lock per database file. When another process (a second API node,
@@ -11,8 +10,6 @@ import { codes } from '../helpers/state.js';
  * loop, and after 5 s gives up with a 503 that changes nothing. SQLite only: PostgreSQL waits
  * for row locks on its own connections.
  */
-const LOCK_HOLDER = fileURLToPath(new URL('../helpers/lock-holder.ts', import.meta.url));
-
 let s: TestServer;
 let zoneId: string;
 let hostnameId: string;
@@ -27,27 +24,8 @@ after(async () => {
   removeDir(s.dataDir);
 });
 
-/** Another process takes the write lock (and the hostname's row) for `ms`; resolves once it holds it. */
-async function holdWriteLock(ms: number) {
-  const holder = spawn(process.execPath, ['--import', 'tsx', LOCK_HOLDER, s.databaseUrl, 'custom_hostnames', hostnameId, String(ms)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  const released = new Promise<number>((resolve, reject) => {
-    holder.on('exit', (code) => {
-      const at = /released (\d+)/.exec(out);
-      if (code === 0 && at) resolve(Number(at[1]));
-      else reject(new Error(`lock holder exited ${code}: ${out}`));
-    });
-  });
-  await new Promise<void>((resolve) =>
-    holder.stdout.on('data', (d) => {
-      out += String(d);
-      if (out.includes('locked')) resolve();
-    }),
-  );
-  return { released };
-}
+/** Another process takes the write lock (and the hostname's row) for `ms`. */
+const holdWriteLock = (ms: number) => holdRowLock(s.databaseUrl, 'custom_hostnames', hostnameId, ms);
 
 const patchOrigin = (origin: string) => s.api('PATCH', `/zones/${zoneId}/custom_hostnames/${hostnameId}`, { custom_origin_server: origin });
 const currentOrigin = async () => (await s.api('GET', `/zones/${zoneId}/custom_hostnames/${hostnameId}`)).body.result.custom_origin_server;

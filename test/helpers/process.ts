@@ -44,3 +44,29 @@ export function runEdgecert(args: string[], env: Record<string, string>, nodeArg
     },
   };
 }
+
+const LOCK_HOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'lock-holder.ts');
+
+/**
+ * Another process takes a transaction's lock on one row (and, on SQLite, the database's write
+ * lock) for `ms`; resolves once it holds it. `released` resolves with the time it committed.
+ */
+export async function holdRowLock(databaseUrl: string, table: string, id: string, ms: number): Promise<{ released: Promise<number> }> {
+  const holder = spawn(process.execPath, ['--import', 'tsx', LOCK_HOLDER, databaseUrl, table, id, String(ms)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const released = new Promise<number>((resolve, reject) => {
+    holder.on('exit', (code) => {
+      const at = /released (\d+)/.exec(out);
+      if (code === 0 && at) resolve(Number(at[1]));
+      else reject(new Error(`lock holder exited ${code}: ${out}`));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout!.on('data', (d) => {
+      out += String(d);
+      if (out.includes('locked')) resolve();
+    });
+    released.catch(reject);
+  });
+  return { released };
+}

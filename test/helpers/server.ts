@@ -7,6 +7,7 @@ import Cloudflare from 'cloudflare';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type Running } from '../../src/server.js';
 import { createDatabase } from './postgres.js';
+import { runEdgecert } from './process.js';
 
 export interface TestServer {
   running: Running;
@@ -107,4 +108,26 @@ export async function startTestServer(
 
 export function removeDir(dir: string) {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * A second API node: an `edgecert serve --role api` process on the test server's data directory
+ * and database. Races between nodes need it, since within one process the connection's mutex
+ * serialises the requests.
+ */
+export async function startSecondApiNode(s: TestServer): Promise<{ url: string; stop(): Promise<void> }> {
+  const node = runEdgecert(['serve', '--role', 'api', '--api-listen', '127.0.0.1:0'], {
+    EDGECERT_DATA_DIR: s.dataDir,
+    EDGECERT_DATABASE_URL: s.databaseUrl,
+    EDGECERT_BOOTSTRAP_TOKEN: s.token,
+    EDGECERT_LOG_LEVEL: 'warn',
+  });
+  const url = (await node.waitFor(/API listening on (\S+)\/client\/v4/))[1]!;
+  return {
+    url,
+    async stop() {
+      node.child.kill('SIGTERM');
+      await node.exited;
+    },
+  };
 }
