@@ -33,16 +33,20 @@ const currentOrigin = async () => (await s.api('GET', `/zones/${zoneId}/custom_h
 describe('SQLite write lock held by another process', { skip: process.env.EDGECERT_TEST_DIALECT === 'postgres' ? 'SQLite only' : false }, () => {
   test('a write waits for it without blocking the event loop, then goes through', async () => {
     const lock = await holdWriteLock(1500);
-    const patch = patchOrigin('origin-1.lock-saas.com');
-    // Give the PATCH time to reach its transaction and start waiting.
-    await new Promise((r) => setTimeout(r, 200));
-    const health = await fetch(`${s.url}/healthz`);
-    const answeredAt = Date.now();
-    assert.equal(health.status, 200);
+    const patch = patchOrigin('origin-1.lock-saas.com').then((res) => ({ res, at: Date.now() }));
+    // While the PATCH waits (it has no certificate to validate, so it reaches its transaction
+    // within milliseconds), this process keeps answering: /healthz every 250 ms for a second.
+    const answered: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+      answered.push(Date.now());
+    }
     const releasedAt = await lock.released;
     // Before the wait moved out of SQLite's busy handler, this process slept until the lock was released.
-    assert.ok(answeredAt < releasedAt, `/healthz answered ${answeredAt - releasedAt} ms after the other process released the lock`);
-    const res = await patch;
+    assert.ok(answered.every((t) => t < releasedAt), `/healthz answered ${answered.map((t) => t - releasedAt).join(" / ")} ms after the other process released the lock`);
+    const { res, at } = await patch;
+    assert.ok(at >= releasedAt, 'the PATCH waited for the lock');
     assert.equal(res.status, 202, JSON.stringify(res.body.errors));
     assert.equal(await currentOrigin(), 'origin-1.lock-saas.com');
   });

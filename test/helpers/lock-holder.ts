@@ -1,12 +1,11 @@
-import { openStore } from '../../src/storage/connect.js';
+import { openStore, type Store } from '../../src/storage/connect.js';
 
 /**
- * Holds one row's lock from a process of its own (SQLite's busy wait blocks the event loop of
- * any process that waits for the lock, so the holder cannot live in the test process):
- * `lock-holder.ts <database url> <table> <id> <ms>` prints "locked", holds the row for <ms>,
- * then commits, prints "released <epoch ms>" and exits.
+ * Holds one row's lock (and on SQLite the database's write lock) from a process of its own, as
+ * another node would: `lock-holder.ts <database url> <table> <id> <ms>` prints "locked", holds
+ * the row for <ms>, then commits, prints "released <epoch ms>" and exits. See holdRowLock.
  */
-const [databaseUrl, table, id, ms] = process.argv.slice(2) as [string, 'mtls_certificates', string, string];
+const [databaseUrl, table, id, ms] = process.argv.slice(2) as [string, Parameters<Store['lockRow']>[1], string, string];
 const store = await openStore(databaseUrl);
 await store.transaction(async (trx) => {
   if (!(await store.lockRow(trx, table, id))) throw new Error(`no ${table} row ${id}`);
