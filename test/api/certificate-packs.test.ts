@@ -1,6 +1,6 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import fc from 'fast-check';
 import { startTestServer, startSecondApiNode, removeDir, onPostgres, type TestServer } from '../helpers/server.js';
@@ -177,6 +177,20 @@ describe('DELETE removes one certificate, never the last', () => {
   });
 });
 
+/** Lists the files under argv[1] and those holding a PEM private key or any of the JSON argv[2] needles. */
+const SCAN_FILES = `
+const fs = require('node:fs'), path = require('node:path');
+const [dir, needles] = [process.argv[1], JSON.parse(process.argv[2])];
+const files = [], holding = [];
+const walk = (d) => { for (const n of fs.readdirSync(d)) { const p = path.join(d, n); fs.statSync(p).isDirectory() ? walk(p) : files.push(p); } };
+walk(dir);
+for (const f of files) {
+  const text = fs.readFileSync(f).toString('latin1');
+  if (/PRIVATE KEY-----/.test(text) || needles.some((n) => text.includes(n))) holding.push(f);
+}
+console.log(JSON.stringify({ files, holding }));
+`;
+
 describe('durability and secrecy', () => {
   test('restart keeps hostnames, packs and keys', async () => {
     const h = await hostnameWithPack('durable.packs.test');
@@ -194,24 +208,18 @@ describe('durability and secrecy', () => {
 
   test('no file in the data directory and no log line holds a private key', async () => {
     await s.running.ctx.store.db.selectFrom('pack_certificates').select('id').execute(); // the WAL is in place
-    const files: string[] = [];
-    const walk = (dir: string) => {
-      for (const name of readdirSync(dir)) {
-        const p = path.join(dir, name);
-        if (statSync(p).isDirectory()) walk(p);
-        else files.push(p);
-      }
-    };
-    walk(s.dataDir);
-    if (!onPostgres()) assert.ok(files.some((f) => f.endsWith('.db')), `database file present: ${files.join(', ')}`);
     // The base64 body of each uploaded key (first 60 characters), in PKCS#8 and as sent.
     const needles = uploadedKeys.flatMap((pem) => [pem.split('\n')[1]!.slice(0, 60)]);
-    for (const file of files) {
-      const bytes = readFileSync(file);
-      const text = bytes.toString('latin1');
-      assert.ok(!/PRIVATE KEY-----/.test(text), `${file} holds a PEM private key`);
-      for (const needle of needles) assert.ok(!text.includes(needle), `${file} holds key material`);
-    }
+    // Read from another process: closing a descriptor of the database file (or its -shm) in this
+    // process would drop the POSIX locks the server's SQLite connection holds on it (sqlite.org,
+    // "How To Corrupt An SQLite Database File" §2.2). The next process to close the database then
+    // believes it is the last one and deletes the WAL this process still writes to.
+    const scan = JSON.parse(
+      execFileSync(process.execPath, ['-e', SCAN_FILES, s.dataDir, JSON.stringify(needles)], { encoding: 'utf8' }),
+    ) as { files: string[]; holding: string[] };
+    if (!onPostgres()) assert.ok(scan.files.some((f) => f.endsWith('.db')), `database file present: ${scan.files.join(', ')}`);
+    assert.ok(scan.files.length > 0);
+    assert.deepEqual(scan.holding, [], 'files holding a PEM private key or key material');
     const logs = s.logs.join('');
     assert.ok(logs.length > 0);
     assert.ok(!/PRIVATE KEY/.test(logs));
