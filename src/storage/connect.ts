@@ -20,6 +20,8 @@ export interface Store {
    * the write lock) and tell whether it still exists. Re-read the row after it.
    */
   lockRow(trx: Db, table: 'custom_hostnames' | 'zones' | 'mtls_certificates', id: string): Promise<boolean>;
+  /** True when a write transaction excludes every other writer from its start (SQLite). */
+  writersSerialised: boolean;
   migrate(): Promise<string[]>;
   /**
    * Wakes `onWake` whenever another process commits a change (PostgreSQL LISTEN/NOTIFY; a
@@ -58,6 +60,7 @@ async function openSqlite(file: string): Promise<Store> {
   return {
     db,
     dialect: 'sqlite',
+    writersSerialised: true,
     transaction: (fn) =>
       // One connection, held for the whole transaction: Kysely's SQLite driver serialises users of it.
       db.connection().execute(async (conn) => {
@@ -147,6 +150,7 @@ async function openPostgres(url: string): Promise<Store> {
   return {
     db,
     dialect: 'postgres',
+    writersSerialised: false,
     transaction: (fn) => db.transaction().execute(fn),
     lockRow: async (trx, table, id) => {
       const row = await trx.selectFrom(table).select('id').where('id', '=', id).forUpdate().executeTakeFirst();

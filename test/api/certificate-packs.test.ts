@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { startTestServer, startSecondApiNode, removeDir, onPostgres, type TestServer } from '../helpers/server.js';
 import { makeTestPki, type Leaf, type TestPki } from '../helpers/pki.js';
 import { codes, snapshot } from '../helpers/state.js';
+import { holdRowLock } from '../helpers/process.js';
 
 /** The seed operations: PUT (replace one certificate) and DELETE (one, never the last). */
 let s: TestServer;
@@ -305,5 +306,24 @@ describe('a PATCH racing the deletion of its hostname on another node', () => {
     } finally {
       await other.stop();
     }
+  });
+});
+
+describe('a PUT whose hostname is deleted by another node after the PUT read it', () => {
+  test('answers 404/1436 (not "certificate not found") and writes nothing', async () => {
+    // Another process locks the hostname and deletes it; the PUT has already read the hostname
+    // and validated its certificate, and waits for the lock. Inside its transaction it must find
+    // the hostname gone (on SQLite, from the empty pack; on PostgreSQL, from the row lock).
+    const h = await hostnameWithPack('deleted-meanwhile.packs.test');
+    const changes = async () => Number((await s.running.ctx.store.db.selectFrom('changes').select(({ fn }) => fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    const lock = await holdRowLock(s.databaseUrl, 'custom_hostnames', h.id, 600, { thenDelete: true });
+    const before = await changes();
+    const res = await s.api('PUT', certPath(h, h.ecdsaId), { custom_certificate: wildEc.chainPem, custom_key: wildEc.keyPem });
+    await lock.released;
+    assert.equal(res.status, 404, JSON.stringify(res.body));
+    assert.deepEqual(codes(res.body), [1436]);
+    assert.equal(await changes(), before, 'the PUT recorded no change');
+    const left = await s.running.ctx.store.db.selectFrom('pack_certificates').select('id').where('custom_hostname_id', '=', h.id).execute();
+    assert.equal(left.length, 0, 'no certificate written for the deleted hostname');
   });
 });

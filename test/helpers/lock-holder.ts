@@ -2,15 +2,17 @@ import { openStore, type Store } from '../../src/storage/connect.js';
 
 /**
  * Holds one row's lock (and on SQLite the database's write lock) from a process of its own, as
- * another node would: `lock-holder.ts <database url> <table> <id> <ms>` prints "locked", holds
- * the row for <ms>, then commits, prints "released <epoch ms>" and exits. See holdRowLock.
+ * another node would: `lock-holder.ts <database url> <table> <id> <ms> [delete]` prints "locked",
+ * holds the row for <ms> (then deletes it, with `delete`), commits, prints "released <epoch ms>"
+ * and exits. See holdRowLock.
  */
-const [databaseUrl, table, id, ms] = process.argv.slice(2) as [string, Parameters<Store['lockRow']>[1], string, string];
+const [databaseUrl, table, id, ms, then] = process.argv.slice(2) as [string, Parameters<Store['lockRow']>[1], string, string, string | undefined];
 const store = await openStore(databaseUrl);
 await store.transaction(async (trx) => {
   if (!(await store.lockRow(trx, table, id))) throw new Error(`no ${table} row ${id}`);
   console.log('locked');
   await new Promise((r) => setTimeout(r, Number(ms)));
+  if (then === 'delete') await trx.deleteFrom(table).where('id', '=', id).execute();
 });
 console.log(`released ${Date.now()}`);
 await store.close();

@@ -49,10 +49,11 @@ const LOCK_HOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 /**
  * Another process takes a transaction's lock on one row (and, on SQLite, the database's write
- * lock) for `ms`; resolves once it holds it. `released` resolves with the time it committed.
+ * lock) for `ms`, and deletes the row before it commits when `thenDelete`; resolves once it holds
+ * the lock. `released` resolves with the time it committed.
  */
-export async function holdRowLock(databaseUrl: string, table: string, id: string, ms: number): Promise<{ released: Promise<number> }> {
-  const holder = spawn(process.execPath, ['--import', 'tsx', LOCK_HOLDER, databaseUrl, table, id, String(ms)], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function holdRowLock(databaseUrl: string, table: string, id: string, ms: number, opts: { thenDelete?: boolean } = {}): Promise<{ released: Promise<number> }> {
+  const holder = spawn(process.execPath, ['--import', 'tsx', LOCK_HOLDER, databaseUrl, table, id, String(ms), ...(opts.thenDelete ? ['delete'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const released = new Promise<number>((resolve, reject) => {
     holder.on('exit', (code) => {

@@ -8,8 +8,13 @@ const PUBLIC_COLUMNS = [
 ] as const;
 
 export const packCertificatesRepository = {
+  /** With the sealed keys: for the edge, which serves them. */
   forHostname: (db: Db, customHostnameId: string) =>
     db.selectFrom('pack_certificates').selectAll().where('custom_hostname_id', '=', customHostnameId).orderBy('key_type').execute(),
+
+  /** What the API shows and checks; the sealed keys are most of a row's bytes, so they stay put. */
+  publicForHostname: (db: Db, customHostnameId: string): Promise<PackCertificateView[]> =>
+    db.selectFrom('pack_certificates').select(PUBLIC_COLUMNS).where('custom_hostname_id', '=', customHostnameId).orderBy('key_type').execute(),
 
   /** For listings: the public columns only (the sealed keys are most of a row's bytes). */
   async forHostnames(db: Db, ids: string[]): Promise<Map<string, PackCertificateView[]>> {
