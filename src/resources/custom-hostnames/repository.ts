@@ -67,7 +67,9 @@ export const customHostnamesRepository = {
     const total = await q.select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     let rows = q.selectAll();
     rows = rows.orderBy(f.order === 'ssl' || f.order === 'ssl_status' ? 'ssl_status' : f.order, f.direction);
-    const result = await rows.orderBy('hostname').orderBy('id').limit(page.perPage).offset(offsetOf(page)).execute();
+    // Hostnames are unique, so they end every order: the indexes (zone, ssl_status, hostname) and
+    // (zone, hostname) then give the default and hostname orders without a sort.
+    const result = await rows.orderBy('hostname').limit(page.perPage).offset(offsetOf(page)).execute();
     return { rows: result, total: Number(total.n) };
   },
 };
