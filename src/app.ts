@@ -102,26 +102,24 @@ export function buildApp(ctx: AppContext): BuiltApp {
   app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split('?')[0]!;
     const err = path.startsWith(API_PREFIX + '/') ? Errors.couldNotRoute(path.slice(API_PREFIX.length)) : Errors.noRoute();
-    return reply.status(err.status).send(failure(err.errors));
+    return reply.status(err.status).headers(retryHint(err.status)).send(failure(err.errors));
   });
 
   app.setErrorHandler(async (error: FastifyError | ApiError, req, reply) => {
     const apiError = toApiError(error, req.url);
     if (apiError.status === 503) req.log.warn({ reqId: req.id }, `refused with 503: ${error.message}`);
     else if (apiError.status >= 500) req.log.error({ err: error, reqId: req.id }, 'unexpected error');
-    for (const [k, v] of Object.entries(apiError.headers)) reply.header(k, v);
-    return reply.status(apiError.status).send(failure(apiError.errors));
-  });
-
-  // The SDK retries 409 (and others) unless told not to; only a 429 is worth retrying.
-  app.addHook('onSend', async (_req, reply, payload) => {
-    const status = reply.statusCode;
-    if (status >= 400 && status < 500 && status !== 429) reply.header('x-should-retry', 'false');
-    return payload;
+    return reply.status(apiError.status).headers({ ...apiError.headers, ...retryHint(apiError.status) }).send(failure(apiError.errors));
   });
 
   return { app, services };
 }
+
+/**
+ * The SDK retries 409 (and others) unless told not to; only a 429 is worth retrying. Every 4xx
+ * leaves through the two handlers above, so successes pay for no onSend hook.
+ */
+const retryHint = (status: number): Record<string, string> => (status >= 400 && status < 500 && status !== 429 ? { 'x-should-retry': 'false' } : {});
 
 function toApiError(error: FastifyError | ApiError, url: string): ApiError {
   if (error instanceof ApiError) return error;

@@ -186,6 +186,7 @@ describe('request handling', () => {
     const unknown = await s.api('GET', '/nothing/here');
     assert.equal(unknown.status, 400);
     assert.ok(errorCodes(unknown.body).includes(7000));
+    assert.equal(unknown.headers.get('x-should-retry'), 'false', 'the not-found handler sends the retry hint too');
     const badId = await s.api('GET', '/zones/not-a-zone-id');
     assert.equal(badId.status, 400);
     assert.deepEqual(errorCodes(badId.body), [7003, 7000]);
