@@ -64,11 +64,18 @@ export async function authenticate(req: FastifyRequest, sources: AuthSources): P
   return { kind: 'api_key', tokenId: null, accountId: sources.defaultAccountId(), zoneIds: null, permissions: ALL_PERMISSIONS };
 }
 
+/** The bootstrap token's id (part of its hash), hashed once rather than on every request. */
+let bootstrapTokenId: { token: string; id: string } | undefined;
+function idOfBootstrapToken(token: string): string {
+  if (bootstrapTokenId?.token !== token) bootstrapTokenId = { token, id: hashSecret(token).slice(0, 32) };
+  return bootstrapTokenId.id;
+}
+
 async function authenticateToken(token: string, sources: AuthSources): Promise<Principal> {
   if (sources.bootstrapToken !== undefined && constantTimeEqual(token, sources.bootstrapToken)) {
     return {
       kind: 'bootstrap_token',
-      tokenId: hashSecret(token).slice(0, 32),
+      tokenId: idOfBootstrapToken(sources.bootstrapToken),
       accountId: sources.defaultAccountId(),
       zoneIds: null,
       permissions: ALL_PERMISSIONS,

@@ -20,6 +20,7 @@ describe('tokens and accounts', () => {
     const r = await s.client.user.tokens.verify();
     assert.equal(r.status, 'active');
     assert.match(r.id, /^[0-9a-f]{32}$/);
+    assert.equal((await s.client.user.tokens.verify()).id, r.id, 'the same token has the same id on every request');
   });
 
   test('accounts list and get', async () => {
