@@ -1,7 +1,6 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import fc from 'fast-check';
 import { startTestServer, startSecondApiNode, removeDir, onPostgres, type TestServer } from '../helpers/server.js';
 import { makeTestPki, type Leaf, type TestPki } from '../helpers/pki.js';
