@@ -4,6 +4,7 @@ import type { Db } from './schema.js';
 import type { Dialect } from './connect.js';
 import type { Clock } from '../lib/clock.js';
 import { isoTimestamp } from '../lib/clock.js';
+import { prepared } from './prepared.js';
 
 export type ChangeKind =
   | 'custom_hostname'
@@ -20,6 +21,11 @@ export interface Change {
   entity_id: string;
 }
 
+/** Every mutation runs it (see prepared.ts). */
+const insertChange = prepared((db, p: { kind: string; zoneId: string | null; entityId: string; createdAt: string }) =>
+  db.insertInto('changes').values({ kind: p.kind, zone_id: p.zoneId, entity_id: p.entityId, created_at: p.createdAt }).returning('seq'),
+);
+
 /**
  * The change feed: every mutation writes a row in the same transaction as the data, and the
  * service calls `committed()` once the transaction is done. Edges read from their last sequence
@@ -35,11 +41,8 @@ export class ChangeFeed extends EventEmitter {
 
   /** Records a change; returns its sequence number (a total order of all changes). */
   async record(trx: Db, kind: ChangeKind, zoneId: string | null, entityId: string): Promise<number> {
-    const row = await trx
-      .insertInto('changes')
-      .values({ kind, zone_id: zoneId, entity_id: entityId, created_at: isoTimestamp(this.clock.now()) })
-      .returning('seq')
-      .executeTakeFirstOrThrow();
+    const [row] = await insertChange.execute(trx, { kind, zoneId, entityId, createdAt: isoTimestamp(this.clock.now()) });
+    if (!row) throw new Error('the change insert returned no sequence number');
     // Delivered to listeners on other nodes when (and only if) the transaction commits.
     if (this.dialect === 'postgres') await sql`select pg_notify('edgecert_changes', ${String(row.seq)})`.execute(trx);
     return Number(row.seq);

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider } from 'kysely';
 import type { Database, Db } from './schema.js';
 import { migrations } from './migrations/index.js';
 
@@ -67,10 +67,10 @@ async function openSqlite(file: string): Promise<Store> {
         await beginImmediate(conn, busyTimeout);
         try {
           const result = await fn(conn);
-          await sql`commit`.execute(conn);
+          await conn.executeQuery(COMMIT);
           return result;
         } catch (err) {
-          await sql`rollback`.execute(conn);
+          await conn.executeQuery(ROLLBACK);
           throw err;
         }
       }),
@@ -82,6 +82,11 @@ async function openSqlite(file: string): Promise<Store> {
     close: () => db.destroy(),
   };
 }
+
+// Compiled once: they run in every write transaction.
+const BEGIN_IMMEDIATE = CompiledQuery.raw('begin immediate');
+const COMMIT = CompiledQuery.raw('commit');
+const ROLLBACK = CompiledQuery.raw('rollback');
 
 /** How long a write waits for another process's write lock before it gives up (StoreBusyError). */
 const WRITE_LOCK_WAIT_MS = 5000;
@@ -108,7 +113,7 @@ async function beginImmediate(conn: Db, busyTimeout: Record<'short' | 'normal', 
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        await sql`begin immediate`.execute(conn);
+        await conn.executeQuery(BEGIN_IMMEDIATE);
         return;
       } catch (err) {
         if (!isSqliteBusy(err)) throw err;

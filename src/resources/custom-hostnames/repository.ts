@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { CustomHostnamesTable, Db, FallbackOriginsTable } from '../../storage/schema.js';
 import { offsetOf, type PageRequest } from '../../api/pagination.js';
+import { prepared } from '../../storage/prepared.js';
 
 export interface CustomHostnameFilter {
   zoneId: string;
@@ -19,18 +20,22 @@ export interface CustomHostnameFilter {
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => '\\' + c);
 
 
+/** Every certificate PUT and DELETE starts with it (see storage/prepared.ts). */
+const hostnameWithZone = prepared((db, p: { zoneId: string; id: string }) =>
+  db
+    .selectFrom('zones')
+    .leftJoin('custom_hostnames', (join) => join.onRef('custom_hostnames.zone_id', '=', 'zones.id').on('custom_hostnames.id', '=', p.id))
+    .selectAll('custom_hostnames')
+    .select('zones.account_id as zone_account_id')
+    .where('zones.id', '=', p.zoneId),
+);
+
 export const customHostnamesRepository = {
   get: (db: Db, zoneId: string, id: string) =>
     db.selectFrom('custom_hostnames').selectAll().where('zone_id', '=', zoneId).where('id', '=', id).executeTakeFirst(),
   /** The zone's account (undefined: no such zone) and the hostname in it (undefined: not there), in one query. */
   async getWithZone(db: Db, zoneId: string, id: string): Promise<{ accountId: string; hostname: CustomHostnamesTable | undefined } | undefined> {
-    const row = await db
-      .selectFrom('zones')
-      .leftJoin('custom_hostnames', (join) => join.onRef('custom_hostnames.zone_id', '=', 'zones.id').on('custom_hostnames.id', '=', id))
-      .selectAll('custom_hostnames')
-      .select('zones.account_id as zone_account_id')
-      .where('zones.id', '=', zoneId)
-      .executeTakeFirst();
+    const [row] = await hostnameWithZone.execute(db, { zoneId, id });
     if (!row) return undefined;
     const { zone_account_id, ...hostname } = row as typeof row & CustomHostnamesTable;
     return { accountId: zone_account_id, hostname: hostname.id ? (hostname as CustomHostnamesTable) : undefined };
