@@ -12,24 +12,24 @@ const PUBLIC_COLUMNS = [
 const publicPack = prepared((db, p: { customHostnameId: string }) =>
   db.selectFrom('pack_certificates').select(PUBLIC_COLUMNS).where('custom_hostname_id', '=', p.customHostnameId).orderBy('key_type'),
 );
-const replaceCertificate = prepared((db, p: PackCertificatesTable) =>
-  db
-    .updateTable('pack_certificates')
-    .set({
-      certificate: p.certificate,
-      key_ciphertext: p.key_ciphertext,
-      key_id: p.key_id,
-      issuer: p.issuer,
-      serial_number: p.serial_number,
-      signature: p.signature,
-      expires_on: p.expires_on,
-      issued_on: p.issued_on,
-      uploaded_on: p.uploaded_on,
-      fingerprint_sha256: p.fingerprint_sha256,
-      hosts: p.hosts,
-    })
-    .where('id', '=', p.id),
-);
+/** Every column but the slot's (id, pack, hostname, key type): the type fails to compile when a column is added. */
+type ReplacedColumns = Omit<PackCertificatesTable, 'id' | 'pack_id' | 'custom_hostname_id' | 'key_type'>;
+const replaceCertificate = prepared((db, p: PackCertificatesTable) => {
+  const columns: ReplacedColumns = {
+    certificate: p.certificate,
+    key_ciphertext: p.key_ciphertext,
+    key_id: p.key_id,
+    issuer: p.issuer,
+    serial_number: p.serial_number,
+    signature: p.signature,
+    expires_on: p.expires_on,
+    issued_on: p.issued_on,
+    uploaded_on: p.uploaded_on,
+    fingerprint_sha256: p.fingerprint_sha256,
+    hosts: p.hosts,
+  };
+  return db.updateTable('pack_certificates').set(columns).where('id', '=', p.id);
+});
 
 export const packCertificatesRepository = {
   /** With the sealed keys: for the edge, which serves them. */
