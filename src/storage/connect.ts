@@ -70,7 +70,9 @@ async function openSqlite(file: string): Promise<Store> {
           await conn.executeQuery(COMMIT);
           return result;
         } catch (err) {
-          await conn.executeQuery(ROLLBACK);
+          // SQLite ends the transaction itself on some errors (a full disk, say); a ROLLBACK then
+          // would fail and its error would hide the one that tells what happened.
+          if (database.inTransaction) await conn.executeQuery(ROLLBACK);
           throw err;
         }
       }),
