@@ -47,16 +47,13 @@ async function openSqlite(file: string): Promise<Store> {
   database.pragma('journal_mode = WAL');
   // WAL + NORMAL survives a killed process (the WAL is in the OS); FULL would also survive power loss.
   database.pragma('synchronous = NORMAL');
-  // Single statements outside a transaction wait for another process's write lock inside SQLite
-  // (a blocking wait); transactions wait in `beginImmediate` without blocking the event loop.
-  database.pragma(`busy_timeout = ${WRITE_LOCK_WAIT_MS}`);
   database.pragma('foreign_keys = ON');
   // Keep the hot part of the database in process memory (pages are ~2 KB of certificate PEM each).
   database.pragma('cache_size = -65536');
   // Reads through a memory map: no read() syscall and copy per page once the file outgrows the cache.
   database.pragma('mmap_size = 1073741824');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
-  const busyTimeout = { short: database.prepare('pragma busy_timeout = 10'), normal: database.prepare(`pragma busy_timeout = ${WRITE_LOCK_WAIT_MS}`) };
+  const busyTimeout = new BusyTimeout(database);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database, busyTimeout) }) });
   return {
     db,
     dialect: 'sqlite',
@@ -103,28 +100,58 @@ export class StoreBusyError extends Error {
 const isSqliteBusy = (err: unknown) => (err as { code?: unknown }).code === 'SQLITE_BUSY';
 
 /**
+ * SQLite's busy timeout: how long a statement waits, inside SQLite's busy handler (a sleep on
+ * the event loop's thread), for another process's write lock. Two settings, switched only when
+ * the next statement needs the other one, because a switch is a statement of its own:
+ * - `short` (10 ms) for `BEGIN IMMEDIATE`, which waits longer with timers (`beginImmediate`),
+ *   and for reads, which in WAL mode never wait for the write lock;
+ * - `normal` (5 s) for a write outside a transaction (a single statement), which has no other
+ *   way to wait.
+ * So the transactions and reads of an API node switch nothing; a lone write switches twice.
+ */
+class BusyTimeout {
+  private current: 'short' | 'normal' | undefined;
+
+  constructor(private readonly database: import('better-sqlite3').Database) {
+    this.use('short');
+  }
+
+  use(setting: 'short' | 'normal'): void {
+    if (this.current === setting) return;
+    // Not a reused prepared statement: SQLite applies `PRAGMA busy_timeout = N` when it compiles
+    // it, so a prepared one takes effect only from its second run on.
+    this.database.pragma(`busy_timeout = ${setting === 'short' ? 10 : WRITE_LOCK_WAIT_MS}`);
+    this.current = setting;
+  }
+
+  /** Before Kysely runs `statement` (BEGIN IMMEDIATE goes through `beginImmediate` instead). */
+  before(statement: import('better-sqlite3').Statement): void {
+    if (!statement.readonly && !this.database.inTransaction && statement !== this.beginStatement) this.use('normal');
+  }
+
+  beginStatement: import('better-sqlite3').Statement | undefined;
+}
+
+/**
  * `BEGIN IMMEDIATE`, waiting for another process's write lock (another API node, `edgecert token
  * create`) with timers rather than in SQLite's busy handler, which sleeps on the event loop's
  * thread: a process waiting for the lock keeps answering health checks and serving the edge.
+ * The short busy timeout still waits inline for a lock released within a few milliseconds.
  */
-async function beginImmediate(conn: Db, busyTimeout: Record<'short' | 'normal', import('better-sqlite3').Statement>): Promise<void> {
+async function beginImmediate(conn: Db, busyTimeout: BusyTimeout): Promise<void> {
   const deadline = Date.now() + WRITE_LOCK_WAIT_MS;
-  // The connection is this transaction's alone (Kysely's mutex), so its busy timeout can be
-  // lowered for the BEGIN: a lock released within a few milliseconds is still waited for inline.
-  busyTimeout.short.get();
-  try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await conn.executeQuery(BEGIN_IMMEDIATE);
-        return;
-      } catch (err) {
-        if (!isSqliteBusy(err)) throw err;
-        if (Date.now() >= deadline) throw new StoreBusyError();
-        await new Promise((resolve) => setTimeout(resolve, Math.min(2 ** attempt, 50) * (0.5 + Math.random())));
-      }
+  // The connection is this transaction's alone (Kysely's mutex), so nothing else runs between
+  // setting the timeout and the BEGIN.
+  busyTimeout.use('short');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await conn.executeQuery(BEGIN_IMMEDIATE);
+      return;
+    } catch (err) {
+      if (!isSqliteBusy(err)) throw err;
+      if (Date.now() >= deadline) throw new StoreBusyError();
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2 ** attempt, 50) * (0.5 + Math.random())));
     }
-  } finally {
-    busyTimeout.normal.get();
   }
 }
 
@@ -132,9 +159,10 @@ async function beginImmediate(conn: Db, busyTimeout: Record<'short' | 'normal', 
  * Kysely's SQLite driver prepares every statement on every call; preparing costs as much as
  * running a point query. Statements are reused by SQL text (Kysely binds parameters, so the
  * set of texts is small and bounded by the code), which better-sqlite3 allows as long as one
- * statement is not iterated twice at once — Kysely only uses all()/run().
+ * statement is not iterated twice at once — Kysely only uses all()/run(). Each statement gets
+ * the busy timeout it needs just before it runs (Kysely runs what it prepares at once).
  */
-function withStatementCache(database: import('better-sqlite3').Database) {
+function withStatementCache(database: import('better-sqlite3').Database, busyTimeout: BusyTimeout) {
   const cache = new Map<string, import('better-sqlite3').Statement>();
   return {
     close: () => database.close(),
@@ -142,9 +170,11 @@ function withStatementCache(database: import('better-sqlite3').Database) {
       let statement = cache.get(sqlText);
       if (!statement) {
         statement = database.prepare(sqlText);
+        if (sqlText === BEGIN_IMMEDIATE.sql) busyTimeout.beginStatement = statement;
         if (cache.size >= 1000) cache.delete(cache.keys().next().value!);
         cache.set(sqlText, statement);
       }
+      busyTimeout.before(statement);
       return statement;
     },
   };
