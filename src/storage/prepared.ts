@@ -1,4 +1,4 @@
-import { CompiledQuery, type Compilable } from 'kysely';
+import { CompiledQuery, type Compilable, type QueryResult } from 'kysely';
 import type { Db } from './schema.js';
 
 /**
@@ -15,16 +15,21 @@ import type { Db } from './schema.js';
 export function prepared<P extends object, R>(build: (db: Db, p: P) => Compilable<R>) {
   // Kysely instances of one store (its connections and transactions) share one adapter.
   const byDialect = new WeakMap<object, { sql: string; slots: Array<string | { constant: unknown }> }>();
+  /** The driver's whole answer: rows, and for writes the affected rows and (SQLite) the inserted rowid. */
+  async function run(db: Db, values: P): Promise<QueryResult<R>> {
+    const adapter = db.getExecutor().adapter;
+    let compiled = byDialect.get(adapter);
+    if (!compiled) {
+      compiled = compileWithPlaceholders(db, build);
+      byDialect.set(adapter, compiled);
+    }
+    const parameters = compiled.slots.map((slot) => (typeof slot === 'string' ? (values as Record<string, unknown>)[slot] : slot.constant));
+    return db.executeQuery<R>(CompiledQuery.raw(compiled.sql, parameters));
+  }
   return {
+    run,
     async execute(db: Db, values: P): Promise<R[]> {
-      const adapter = db.getExecutor().adapter;
-      let compiled = byDialect.get(adapter);
-      if (!compiled) {
-        compiled = compileWithPlaceholders(db, build);
-        byDialect.set(adapter, compiled);
-      }
-      const parameters = compiled.slots.map((slot) => (typeof slot === 'string' ? (values as Record<string, unknown>)[slot] : slot.constant));
-      return (await db.executeQuery<R>(CompiledQuery.raw(compiled.sql, parameters))).rows;
+      return (await run(db, values)).rows;
     },
   };
 }

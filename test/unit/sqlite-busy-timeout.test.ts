@@ -4,6 +4,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from '../../src/storage/connect.js';
+import { ChangeFeed } from '../../src/storage/changes.js';
+import { systemClock } from '../../src/lib/clock.js';
 import { holdRowLock } from '../helpers/process.js';
 import { removeDir } from '../helpers/server.js';
 
@@ -58,4 +60,15 @@ test('after a write outside a transaction, a transaction waits for the lock with
   assert.ok(Date.now() >= (await lock.released));
   assert.ok(ticks >= 5, `only ${ticks} timer ticks while the transaction waited ~600 ms`);
   assert.ok((await ids()).includes('b2'));
+});
+
+test('the change feed’s sequence numbers are the rows’ own, without RETURNING', async () => {
+  const feed = new ChangeFeed(systemClock, 'sqlite');
+  const first = await store.transaction((trx) => feed.record(trx, 'zone', null, 'z1'));
+  const second = await store.transaction((trx) => feed.record(trx, 'zone', null, 'z2'));
+  assert.equal(second, first + 1);
+  assert.deepEqual(
+    (await feed.since(store.db, first - 1)).map((c) => [c.seq, c.entity_id]),
+    [[first, 'z1'], [second, 'z2']],
+  );
 });
