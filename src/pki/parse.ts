@@ -1,6 +1,6 @@
 import { X509Certificate, createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { PemBlock } from './pem.js';
-import { ecPrivateKeyParts, rsaPrivateKeyIntegers, signatureAlgorithmOid, unwrapPkcs8 } from './der.js';
+import { ecPrivateKeyParts, rsaModulusBits, rsaPrivateKeyIntegers, signatureAlgorithmOid, subjectPublicKeyInfo, unwrapPkcs8 } from './der.js';
 
 /** Cloudflare's names for signature algorithms, by OID. */
 const SIGNATURE_NAMES: Record<string, string> = {
@@ -20,6 +20,9 @@ const SIGNATURE_NAMES: Record<string, string> = {
 
 export type KeyType = 'rsa' | 'ecdsa';
 
+const RSA_OID = '1.2.840.113549.1.1.1';
+const EC_OID = '1.2.840.10045.2.1';
+
 export interface ParsedCertificate {
   x509: X509Certificate;
   pem: string;
@@ -37,18 +40,53 @@ export interface ParsedCertificate {
 }
 
 const CURVE_NAMES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521', secp256k1: 'secp256k1' };
+const CURVE_NAMES_BY_OID: Record<string, string> = {
+  '1.2.840.10045.3.1.7': 'P-256',
+  '1.3.132.0.34': 'P-384',
+  '1.3.132.0.35': 'P-521',
+  '1.3.132.0.10': 'secp256k1',
+};
+
+interface PublicKeyFacts {
+  /** Node's name for the key type: 'rsa', 'ec', 'ed25519', … */
+  rawType: string;
+  keyBits: number | undefined;
+  curve: string | undefined;
+}
+
+/**
+ * Type and size of the certificate's key, read from its DER for RSA and the named curves above;
+ * undefined for anything else, which OpenSSL then describes (publicKeyFactsFromOpenSsl).
+ */
+function publicKeyFacts(der: Uint8Array): PublicKeyFacts | undefined {
+  const spki = subjectPublicKeyInfo(der);
+  if (spki?.algorithm === RSA_OID) {
+    const keyBits = rsaModulusBits(spki.key);
+    return keyBits === undefined ? undefined : { rawType: 'rsa', keyBits, curve: undefined };
+  }
+  if (spki?.algorithm === EC_OID && spki.parameter && CURVE_NAMES_BY_OID[spki.parameter]) {
+    return { rawType: 'ec', keyBits: undefined, curve: CURVE_NAMES_BY_OID[spki.parameter] };
+  }
+  return undefined;
+}
+
+function publicKeyFactsFromOpenSsl(x509: X509Certificate): PublicKeyFacts {
+  const key = x509.publicKey;
+  const details = key.asymmetricKeyDetails ?? {};
+  return {
+    rawType: key.asymmetricKeyType ?? 'unknown',
+    keyBits: details.modulusLength,
+    curve: details.namedCurve ? (CURVE_NAMES[details.namedCurve] ?? details.namedCurve) : undefined,
+  };
+}
 
 /** Parses one certificate block; throws (with a reason) when it is not a certificate. */
 export function parseCertificate(block: PemBlock): ParsedCertificate {
   const x509 = new X509Certificate(block.der);
   // Node's X509Certificate does not expose the signature algorithm: read its OID from the DER.
   const oid = signatureAlgorithmOid(block.der) ?? 'unknown';
-  const key = x509.publicKey;
-  const details = key.asymmetricKeyDetails ?? {};
-  const rawType = key.asymmetricKeyType ?? 'unknown';
+  const { rawType, keyBits, curve } = publicKeyFacts(block.der) ?? publicKeyFactsFromOpenSsl(x509);
   const keyType = rawType === 'rsa' ? 'rsa' : rawType === 'ec' ? 'ecdsa' : rawType;
-  const curve = details.namedCurve ? (CURVE_NAMES[details.namedCurve] ?? details.namedCurve) : undefined;
-  const keyBits = details.modulusLength;
   return {
     x509,
     pem: block.pem,
@@ -88,8 +126,6 @@ export function parsePrivateKey(block: PemBlock): KeyObject {
   return createPrivateKey({ key: block.der, format: 'der', type });
 }
 
-const RSA_OID = '1.2.840.113549.1.1.1';
-const EC_OID = '1.2.840.10045.2.1';
 const JWK_CURVES: Record<string, { crv: string; size: number }> = {
   '1.2.840.10045.3.1.7': { crv: 'P-256', size: 32 },
   '1.3.132.0.34': { crv: 'P-384', size: 48 },

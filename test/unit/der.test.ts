@@ -1,8 +1,10 @@
+import 'reflect-metadata';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { parsePrivateKey } from '../../src/pki/parse.js';
-import { signatureAlgorithmOid, oidToString, readTlv, unwrapPkcs8 } from '../../src/pki/der.js';
+import { createPrivateKey, generateKeyPairSync, webcrypto, X509Certificate } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { parseCertificate, parsePrivateKey } from '../../src/pki/parse.js';
+import { rsaModulusBits, signatureAlgorithmOid, oidToString, readTlv, subjectPublicKeyInfo, unwrapPkcs8 } from '../../src/pki/der.js';
 import { splitPemBlocks } from '../../src/pki/pem.js';
 import { makeTestPki } from '../helpers/pki.js';
 
@@ -47,4 +49,42 @@ test('signature algorithm OID of real certificates', async () => {
   const [root] = splitPemBlocks(pki.root.pem);
   assert.equal(signatureAlgorithmOid(root!.der), '1.2.840.113549.1.1.11'); // sha256WithRSAEncryption
   assert.ok(new X509Certificate(root!.der).ca);
+});
+
+/** The key facts read from the certificate's DER must be exactly what OpenSSL reports. */
+test('certificate key type, size and curve from the DER equal OpenSSL’s (RSA sizes, P-256/384/521, Ed25519)', async () => {
+  const pki = await makeTestPki();
+  const leaves = await Promise.all([
+    ...[1024, 2047, 2048, 3072, 4096].map((rsaBits) => pki.leaf({ hosts: ['a.example.com'], keyType: 'rsa', rsaBits })),
+    ...(['P-256', 'P-384', 'P-521'] as const).map((curve) => pki.leaf({ hosts: ['a.example.com'], keyType: 'ecdsa', curve })),
+  ]);
+  const ed25519 = (await webcrypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const edCert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: '01', name: 'CN=ed', notBefore: new Date(Date.now() - 86_400_000), notAfter: new Date(Date.now() + 86_400_000),
+    keys: ed25519, signingAlgorithm: { name: 'Ed25519' },
+  });
+  const pems = [...leaves.map((l) => l.certPem), edCert.toString('pem')];
+  const seen = new Set<string>();
+  for (const pem of pems) {
+    const [block] = splitPemBlocks(pem);
+    const parsed = parseCertificate(block!);
+    const key = new X509Certificate(pem).publicKey;
+    const details = key.asymmetricKeyDetails ?? {};
+    const expectedType = key.asymmetricKeyType === 'ec' ? 'ecdsa' : key.asymmetricKeyType;
+    assert.equal(parsed.keyType, expectedType);
+    assert.equal(parsed.keyBits, details.modulusLength);
+    const curveNames: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+    assert.equal(parsed.curve, details.namedCurve ? curveNames[details.namedCurve] : undefined);
+    seen.add(parsed.keyDescription);
+  }
+  assert.deepEqual([...seen], ['RSA 1024', 'RSA 2047', 'RSA 2048', 'RSA 3072', 'RSA 4096', 'ECDSA P-256', 'ECDSA P-384', 'ECDSA P-521', 'ed25519']);
+});
+
+test('the SubjectPublicKeyInfo reader refuses truncated certificates without throwing', async () => {
+  const pki = await makeTestPki();
+  const [block] = splitPemBlocks((await pki.leaf({ hosts: ['a.example.com'], keyType: 'rsa' })).certPem);
+  assert.equal(subjectPublicKeyInfo(block!.der)?.algorithm, '1.2.840.113549.1.1.1');
+  assert.equal(rsaModulusBits(subjectPublicKeyInfo(block!.der)!.key), 2048);
+  for (let cut = 0; cut < block!.der.length; cut += 11) assert.doesNotThrow(() => subjectPublicKeyInfo(block!.der.subarray(0, cut)));
+  assert.equal(rsaModulusBits(new Uint8Array([0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x03])), undefined);
 });
