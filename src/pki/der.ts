@@ -159,18 +159,32 @@ export function rsaPrivateKeyIntegers(der: Uint8Array): Uint8Array[] | undefined
   });
 }
 
-/** ECPrivateKey ::= SEQUENCE { version 1, privateKey OCTET STRING, [0] parameters?, [1] publicKey BIT STRING? }. */
-export function ecPrivateKeyParts(der: Uint8Array): { d: Uint8Array; publicPoint: Uint8Array | undefined } | undefined {
+/**
+ * ECPrivateKey ::= SEQUENCE { version 1, privateKey OCTET STRING, [0] parameters (the named
+ * curve's OID)?, [1] publicKey BIT STRING? }. Undefined when an optional field is present but unreadable.
+ */
+export function ecPrivateKeyParts(
+  der: Uint8Array,
+): { d: Uint8Array; curve: string | undefined; publicPoint: Uint8Array | undefined } | undefined {
   const seq = readTlv(der, 0);
   if (!seq || seq.tag !== SEQUENCE || seq.end !== der.length) return undefined;
   const parts = children(der, seq);
   if (!parts || parts.length < 2 || parts[0]!.tag !== INTEGER || parts[1]!.tag !== OCTET_STRING) return undefined;
-  const explicitPublic = parts.find((p) => p.tag === 0xa1);
+  if (parts[0]!.end - parts[0]!.start !== 1 || der[parts[0]!.start] !== 1) return undefined; // version 1
+  let curve: string | undefined;
+  const parameters = parts.find((p) => p.tag === 0xa0);
+  if (parameters) {
+    const oid = readTlv(der, parameters.start, parameters.end);
+    if (!oid || oid.tag !== OID) return undefined;
+    curve = oidToString(der.subarray(oid.start, oid.end));
+  }
   let publicPoint: Uint8Array | undefined;
+  const explicitPublic = parts.find((p) => p.tag === 0xa1);
   if (explicitPublic) {
     const bits = readTlv(der, explicitPublic.start, explicitPublic.end);
-    // BIT STRING: one "unused bits" byte (0), then the uncompressed point 04 || X || Y.
-    if (bits && bits.tag === 0x03 && der[bits.start] === 0) publicPoint = der.subarray(bits.start + 1, bits.end);
+    // BIT STRING: one "unused bits" byte (0), then the point (04 || X || Y uncompressed).
+    if (!bits || bits.tag !== 0x03 || bits.end === bits.start || der[bits.start] !== 0) return undefined;
+    publicPoint = der.subarray(bits.start + 1, bits.end);
   }
-  return { d: der.subarray(parts[1]!.start, parts[1]!.end), publicPoint };
+  return { d: der.subarray(parts[1]!.start, parts[1]!.end), curve, publicPoint };
 }

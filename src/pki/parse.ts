@@ -1,4 +1,4 @@
-import { X509Certificate, createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { ECDH, X509Certificate, createECDH, createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { PemBlock } from './pem.js';
 import { ecPrivateKeyParts, rsaModulusBits, rsaPrivateKeyIntegers, signatureAlgorithmOid, subjectPublicKeyInfo, unwrapPkcs8 } from './der.js';
 
@@ -34,6 +34,8 @@ export interface ParsedCertificate {
   keyDescription: string;
   keyBits: number | undefined;
   curve: string | undefined;
+  /** The EC public point as the certificate holds it (P-256/P-384/P-521 keys read from the DER). */
+  ecPoint: Uint8Array | undefined;
   isCa: boolean;
   notBefore: Date;
   notAfter: Date;
@@ -52,6 +54,7 @@ interface PublicKeyFacts {
   rawType: string;
   keyBits: number | undefined;
   curve: string | undefined;
+  ecPoint?: Uint8Array;
 }
 
 /**
@@ -65,7 +68,7 @@ function publicKeyFacts(der: Uint8Array): PublicKeyFacts | undefined {
     return keyBits === undefined ? undefined : { rawType: 'rsa', keyBits, curve: undefined };
   }
   if (spki?.algorithm === EC_OID && spki.parameter && CURVE_NAMES_BY_OID[spki.parameter]) {
-    return { rawType: 'ec', keyBits: undefined, curve: CURVE_NAMES_BY_OID[spki.parameter] };
+    return { rawType: 'ec', keyBits: undefined, curve: CURVE_NAMES_BY_OID[spki.parameter], ecPoint: spki.key };
   }
   return undefined;
 }
@@ -85,7 +88,7 @@ export function parseCertificate(block: PemBlock): ParsedCertificate {
   const x509 = new X509Certificate(block.der);
   // Node's X509Certificate does not expose the signature algorithm: read its OID from the DER.
   const oid = signatureAlgorithmOid(block.der) ?? 'unknown';
-  const { rawType, keyBits, curve } = publicKeyFacts(block.der) ?? publicKeyFactsFromOpenSsl(x509);
+  const { rawType, keyBits, curve, ecPoint } = publicKeyFacts(block.der) ?? publicKeyFactsFromOpenSsl(x509);
   const keyType = rawType === 'rsa' ? 'rsa' : rawType === 'ec' ? 'ecdsa' : rawType;
   return {
     x509,
@@ -95,6 +98,7 @@ export function parseCertificate(block: PemBlock): ParsedCertificate {
     keyDescription: keyType === 'rsa' ? `RSA ${keyBits}` : keyType === 'ecdsa' ? `ECDSA ${curve}` : rawType,
     keyBits,
     curve,
+    ecPoint,
     isCa: x509.ca,
     notBefore: new Date(x509.validFrom),
     notAfter: new Date(x509.validTo),
@@ -108,35 +112,76 @@ const KEY_TYPES: Record<string, 'pkcs8' | 'pkcs1' | 'sec1'> = {
 };
 
 /**
- * Parses a private key block. OpenSSL 3's PKCS#8 decoder costs ~360 µs a key here, its PKCS#1
- * and SEC1 decoders ~120 µs, a JWK import 7–55 µs: so RSA and P-256/P-384 keys are unwrapped
- * (der.ts) into a JWK, and anything else goes to OpenSSL with its explicit DER type.
+ * A private key as the rules need it. P-256/P-384 keys are their curve and the public point
+ * computed from the private scalar (compared with the certificate's point); every other key is
+ * an OpenSSL KeyObject (compared with `X509Certificate.checkPrivateKey`).
  */
-export function parsePrivateKey(block: PemBlock): KeyObject {
+export type ParsedPrivateKey = { curve: 'P-256' | 'P-384'; publicPoint: Buffer; object?: undefined } | { object: KeyObject };
+
+/**
+ * Parses a private key block. OpenSSL 3's PKCS#8 decoder costs ~360 µs a key here, its PKCS#1
+ * and SEC1 decoders ~120 µs. So RSA keys are unwrapped (der.ts) into a JWK, whose import costs
+ * 7–55 µs. An EC JWK import costs 75–100 µs, nearly all of it OpenSSL checking the public point
+ * it is given; computing the point from the private scalar (ECDH) costs 25–45 µs and also proves
+ * the scalar is valid for the curve, so P-256/P-384 keys are that point. Anything else goes to
+ * OpenSSL with its explicit DER type.
+ */
+export function parsePrivateKey(block: PemBlock): ParsedPrivateKey {
   const type = KEY_TYPES[block.type];
   if (!type) throw new Error(`a ${block.type} block is not a private key`);
-  const jwk = fastJwk(block.der, type);
-  if (jwk) {
+  const fast = unwrapKey(block.der, type);
+  if (fast?.kind === 'rsa') {
     try {
-      return createPrivateKey({ key: jwk, format: 'jwk' });
+      return { object: createPrivateKey({ key: fast.jwk, format: 'jwk' }) };
     } catch {
       /* let OpenSSL's decoder give the verdict below */
     }
   }
-  return createPrivateKey({ key: block.der, format: 'der', type });
+  if (fast?.kind === 'ec') {
+    const publicPoint = ecPublicPoint(fast);
+    if (publicPoint) return { curve: fast.curve.name, publicPoint };
+  }
+  return { object: createPrivateKey({ key: block.der, format: 'der', type }) };
 }
 
-const JWK_CURVES: Record<string, { crv: string; size: number }> = {
-  '1.2.840.10045.3.1.7': { crv: 'P-256', size: 32 },
-  '1.3.132.0.34': { crv: 'P-384', size: 48 },
+/** The message of a key whose stated public point is not the one its private scalar gives. */
+export const INCONSISTENT_EC_KEY = 'the key is not consistent: its public key does not belong to its private key';
+
+/** d·G for the key's scalar d; undefined when the scalar is not valid for the curve (OpenSSL then decides). */
+function ecPublicPoint(key: { curve: EcCurve; d: Uint8Array; statedPoint: Uint8Array | undefined }): Buffer | undefined {
+  let point: Buffer;
+  try {
+    const ecdh = createECDH(key.curve.openssl);
+    ecdh.setPrivateKey(key.d);
+    point = ecdh.getPublicKey();
+  } catch {
+    return undefined;
+  }
+  // SEC1 may state the public point too; TLS would use it, so it must be the one d gives.
+  if (key.statedPoint && !point.equals(key.statedPoint)) throw new Error(INCONSISTENT_EC_KEY);
+  return point;
+}
+
+interface EcCurve {
+  name: 'P-256' | 'P-384';
+  openssl: string;
+  size: number;
+}
+const EC_CURVES: Record<string, EcCurve> = {
+  '1.2.840.10045.3.1.7': { name: 'P-256', openssl: 'prime256v1', size: 32 },
+  '1.3.132.0.34': { name: 'P-384', openssl: 'secp384r1', size: 48 },
 };
 
 const b64u = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 
-function fastJwk(der: Buffer, type: 'pkcs8' | 'pkcs1' | 'sec1'): JsonWebKey | undefined {
+type UnwrappedKey =
+  | { kind: 'rsa'; jwk: JsonWebKey }
+  | { kind: 'ec'; curve: EcCurve; d: Uint8Array; statedPoint: Uint8Array | undefined };
+
+function unwrapKey(der: Buffer, type: 'pkcs8' | 'pkcs1' | 'sec1'): UnwrappedKey | undefined {
   let inner: Uint8Array = der;
-  let kind: 'rsa' | 'ec' | undefined = type === 'pkcs1' ? 'rsa' : undefined;
-  let curve: { crv: string; size: number } | undefined;
+  let kind: 'rsa' | 'ec' | undefined = type === 'pkcs1' ? 'rsa' : type === 'sec1' ? 'ec' : undefined;
+  let curve: EcCurve | undefined;
   if (type === 'pkcs8') {
     const parts = unwrapPkcs8(der);
     if (!parts) return undefined;
@@ -144,28 +189,39 @@ function fastJwk(der: Buffer, type: 'pkcs8' | 'pkcs1' | 'sec1'): JsonWebKey | un
     if (parts.algorithm === RSA_OID) kind = 'rsa';
     else if (parts.algorithm === EC_OID && parts.parameter) {
       kind = 'ec';
-      curve = JWK_CURVES[parts.parameter];
+      curve = EC_CURVES[parts.parameter];
     }
   }
   if (kind === 'rsa') {
     const ints = rsaPrivateKeyIntegers(inner);
     if (!ints || ints[0]!.length !== 1 || ints[0]![0] !== 0) return undefined; // two-prime keys only
     const [, n, e, d, p, q, dp, dq, qi] = ints.map(b64u);
-    return { kty: 'RSA', n, e, d, p, q, dp, dq, qi };
+    return { kind: 'rsa', jwk: { kty: 'RSA', n, e, d, p, q, dp, dq, qi } };
   }
-  if (kind === 'ec' && curve) {
+  if (kind === 'ec') {
     const ec = ecPrivateKeyParts(inner);
-    const point = ec?.publicPoint;
-    if (!ec || !point || point.length !== 1 + 2 * curve.size || point[0] !== 4 || ec.d.length !== curve.size) return undefined;
-    return {
-      kty: 'EC',
-      crv: curve.crv,
-      d: b64u(ec.d),
-      x: b64u(point.subarray(1, 1 + curve.size)),
-      y: b64u(point.subarray(1 + curve.size)),
-    };
+    // PKCS#8 names the curve outside the EC key, SEC1 inside it; they must not disagree.
+    if (ec?.curve !== undefined) curve = type === 'sec1' || EC_CURVES[ec.curve] === curve ? EC_CURVES[ec.curve] : undefined;
+    if (!ec || !curve || ec.d.length !== curve.size) return undefined;
+    // Only an uncompressed stated point is compared; a key stating another form goes to OpenSSL.
+    if (ec.publicPoint && (ec.publicPoint.length !== 1 + 2 * curve.size || ec.publicPoint[0] !== 4)) return undefined;
+    return { kind: 'ec', curve, d: ec.d, statedPoint: ec.publicPoint };
   }
   return undefined;
+}
+
+/** Does the private key belong to the certificate's public key? */
+export function privateKeyMatches(x509: X509Certificate, certificate: { curve: string | undefined; ecPoint: Uint8Array | undefined }, key: ParsedPrivateKey): boolean {
+  if (key.object) return x509.checkPrivateKey(key.object);
+  if (certificate.curve !== key.curve || !certificate.ecPoint) return false;
+  if (certificate.ecPoint[0] === 4) return key.publicPoint.equals(certificate.ecPoint);
+  // A compressed point in the certificate (rare): compare in one form.
+  try {
+    const openssl = Object.values(EC_CURVES).find((c) => c.name === key.curve)!.openssl;
+    return key.publicPoint.equals(ECDH.convertKey(certificate.ecPoint, openssl, undefined, undefined, 'uncompressed') as Buffer);
+  } catch {
+    return false;
+  }
 }
 
 /** DNS names the certificate is for: its SANs, or its CN when it has no SAN extension. */

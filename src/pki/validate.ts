@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import type { X509Certificate } from 'node:crypto';
 import { Errors } from '../api/errors.js';
 import { isoTimestamp } from '../lib/clock.js';
@@ -10,6 +9,9 @@ import {
   issuerName,
   parseCertificate,
   parsePrivateKey,
+  privateKeyMatches,
+  INCONSISTENT_EC_KEY,
+  type ParsedPrivateKey,
   type KeyType,
   type ParsedCertificate,
 } from './parse.js';
@@ -87,7 +89,7 @@ export function orderLeafFirst(chain: ParsedCertificate[]): ParsedCertificate[] 
   return [leaves[0]!, ...chain.filter((c) => c.isCa)];
 }
 
-export function parseKey(text: string | undefined): { key: KeyObject; block: PemBlock } {
+export function parseKey(text: string | undefined): { key: ParsedPrivateKey; block: PemBlock } {
   if (text === undefined || normalisePemText(text) === '') throw Errors.keyUnparsable('no private key was sent');
   const blocks = splitPemBlocks(text);
   const encrypted = blocks.some((b) => b.type === 'ENCRYPTED PRIVATE KEY' || b.headers.some((h) => /^Proc-Type:.*ENCRYPTED/i.test(h)));
@@ -101,7 +103,8 @@ export function parseKey(text: string | undefined): { key: KeyObject; block: Pem
   try {
     return { key: parsePrivateKey(block), block };
   } catch (err) {
-    throw Errors.keyUnparsable(/not a private key/.test((err as Error).message) ? (err as Error).message : `the ${block.type} block is not a valid key`);
+    const message = (err as Error).message;
+    throw Errors.keyUnparsable(/not a private key/.test(message) || message === INCONSISTENT_EC_KEY ? message : `the ${block.type} block is not a valid key`);
   }
 }
 
@@ -115,8 +118,8 @@ export function checkSignature(leaf: ParsedCertificate): void {
   if (!ACCEPTED_SIGNATURES.has(leaf.signature)) throw Errors.unsupportedSignature(leaf.signature);
 }
 
-export function checkKeyMatches(leaf: ParsedCertificate, key: KeyObject): void {
-  if (!leaf.x509.checkPrivateKey(key)) throw Errors.keyMismatch();
+export function checkKeyMatches(leaf: ParsedCertificate, key: ParsedPrivateKey): void {
+  if (!privateKeyMatches(leaf.x509, leaf, key)) throw Errors.keyMismatch();
 }
 
 export function checkValidity(leaf: ParsedCertificate, now: Date): void {

@@ -1,7 +1,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, removeDir, type TestServer } from '../helpers/server.js';
-import { encryptedPem, makeLeaf, makeRoot, makeTestPki, pkcs1Pem, sec1Pem, withEcParameters, type Leaf, type TestPki } from '../helpers/pki.js';
+import { encryptedPem, makeLeaf, makeRoot, makeTestPki, pkcs1Pem, sec1Pem, withEcParameters, withForeignPublicPoint, type Leaf, type TestPki } from '../helpers/pki.js';
 import { codes, snapshot } from '../helpers/state.js';
 
 /**
@@ -125,6 +125,13 @@ describe('refusals (create and replace): exact status and code, nothing stored',
     { name: 'missing key', code: 1428, make: async () => ({ cert: good.chainPem }) },
     { name: 'encrypted key (says so)', code: 1428, make: async () => ({ cert: good.chainPem, key: encryptedPem(good), message: /encrypted/ }) },
     { name: 'key of another certificate', code: 1429, make: async () => ({ cert: good.chainPem, key: (await leaf({ hosts: [HOST, NEW], keyType: 'rsa' })).keyPem }) },
+    { name: 'ECDSA key of another ECDSA certificate', code: 1429, make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa' }); return { cert: l.chainPem, key: (await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa' })).keyPem, slot: 'ecdsa', message: /does not match/ }; } },
+    { name: 'P-384 key for a P-256 certificate', code: 1429, make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa' }); return { cert: l.chainPem, key: (await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa', curve: 'P-384' })).keyPem, slot: 'ecdsa' }; } },
+    { name: 'ECDSA key for an RSA certificate', code: 1429, make: async () => ({ cert: good.chainPem, key: goodEc.keyPem }) },
+    { name: 'RSA key for an ECDSA certificate', code: 1429, make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa' }); return { cert: l.chainPem, key: good.keyPem, slot: 'ecdsa' }; } },
+    { name: 'ECDSA key (PKCS#8) stating the public key of another', code: 1428, make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa' }); return { cert: l.chainPem, key: withForeignPublicPoint(l, goodEc, 'pkcs8'), slot: 'ecdsa', message: /not consistent/ }; } },
+    { name: 'ECDSA key (SEC1) stating the public key of another', code: 1428, make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa' }); return { cert: l.chainPem, key: withForeignPublicPoint(l, goodEc, 'sec1'), slot: 'ecdsa', message: /not consistent/ }; } },
+    { name: 'ECDSA key (SEC1) stating the certificate’s public key but another private key', code: 1428, make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa' }); return { cert: l.chainPem, key: withForeignPublicPoint(goodEc, l, 'sec1'), slot: 'ecdsa', message: /not consistent/ }; } },
     { name: 'RSA-1024', code: 1812, make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'rsa', rsaBits: 1024 }); return { cert: l.chainPem, key: l.keyPem, message: /RSA 1024/ }; } },
     { name: 'ECDSA P-521', code: 1812, make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa', curve: 'P-521' }); return { cert: l.chainPem, key: l.keyPem, slot: 'ecdsa' }; } },
     { name: 'ECDSAWithSHA512 signature', code: 1447, make: async () => { const l = await leaf({ hosts: [HOST, NEW], keyType: 'ecdsa', signHash: 'SHA-512' }); return { cert: l.chainPem, key: l.keyPem, slot: 'ecdsa', message: /ECDSAWithSHA512/ }; } },

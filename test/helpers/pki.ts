@@ -140,6 +140,19 @@ export const pkcs1Pem = (leaf: Leaf) => leaf.keyObject.export({ type: 'pkcs1', f
 export const sec1Pem = (leaf: Leaf) => leaf.keyObject.export({ type: 'sec1', format: 'pem' }) as string;
 /** What `openssl ecparam -name prime256v1 -genkey` writes: an EC PARAMETERS block, then the SEC1 key. */
 export const withEcParameters = (leaf: Leaf) => '-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n' + sec1Pem(leaf);
+/** The leaf's EC key (PKCS#8 or SEC1) with the public point of `other` in place of its own: a corrupt key. */
+export function withForeignPublicPoint(leaf: Leaf, other: Leaf, type: 'pkcs8' | 'sec1'): string {
+  const point = (l: Leaf) => {
+    const jwk = l.keyObject.export({ format: 'jwk' });
+    return Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  };
+  const der = leaf.keyObject.export({ type, format: 'der' });
+  const label = type === 'pkcs8' ? 'PRIVATE KEY' : 'EC PRIVATE KEY';
+  const at = der.indexOf(point(leaf));
+  if (at < 0) throw new Error('the key states no public point');
+  point(other).copy(der, at);
+  return `-----BEGIN ${label}-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+}
 export const encryptedPem = (leaf: Leaf) =>
   leaf.keyObject.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' }) as string;
 

@@ -1,12 +1,18 @@
 import 'reflect-metadata';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, generateKeyPairSync, webcrypto, X509Certificate } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { parseCertificate, parsePrivateKey } from '../../src/pki/parse.js';
+import { INCONSISTENT_EC_KEY, parseCertificate, parsePrivateKey, privateKeyMatches } from '../../src/pki/parse.js';
 import { rsaModulusBits, signatureAlgorithmOid, oidToString, readTlv, subjectPublicKeyInfo, unwrapPkcs8 } from '../../src/pki/der.js';
 import { splitPemBlocks } from '../../src/pki/pem.js';
-import { makeTestPki } from '../helpers/pki.js';
+import { makeTestPki, withForeignPublicPoint } from '../helpers/pki.js';
+
+/** The public point OpenSSL gives for a key (uncompressed). */
+const opensslPoint = (key: KeyObject) => {
+  const jwk = key.export({ format: 'jwk' });
+  return Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+};
 
 /** The fast key path must give exactly the key OpenSSL's decoder gives, for every encoding. */
 test('fast key parsing equals OpenSSL decoding (RSA, P-256, P-384, P-521; PKCS#8, PKCS#1, SEC1)', () => {
@@ -24,8 +30,59 @@ test('fast key parsing equals OpenSSL decoding (RSA, P-256, P-384, P-521; PKCS#8
       const [block] = splitPemBlocks(pem);
       const parsed = parsePrivateKey(block!);
       const reference = createPrivateKey(pem);
-      assert.deepEqual(parsed.export({ type: 'pkcs8', format: 'der' }), reference.export({ type: 'pkcs8', format: 'der' }), `${key.asymmetricKeyType} ${type}`);
+      const curve = reference.asymmetricKeyDetails?.namedCurve;
+      if (curve === 'prime256v1' || curve === 'secp384r1') {
+        // P-256/P-384 keys are their curve and the point computed from the private scalar.
+        assert.equal(parsed.object, undefined, `${curve} ${type} took OpenSSL's path`);
+        assert.equal(parsed.curve, curve === 'prime256v1' ? 'P-256' : 'P-384');
+        assert.deepEqual(parsed.publicPoint, opensslPoint(reference), `${curve} ${type}`);
+      } else {
+        assert.ok(parsed.object);
+        assert.deepEqual(parsed.object.export({ type: 'pkcs8', format: 'der' }), reference.export({ type: 'pkcs8', format: 'der' }), `${key.asymmetricKeyType} ${type}`);
+      }
     }
+  }
+});
+
+test('an EC key without a stated public point (optional in SEC1) is its computed point', () => {
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const d = Buffer.from(key.export({ format: 'jwk' }).d!, 'base64url');
+  // ECPrivateKey { version 1, privateKey d, [0] prime256v1 } and nothing else.
+  const curveOid = Buffer.from('06082a8648ce3d030107', 'hex');
+  const body = Buffer.concat([Buffer.from('020101', 'hex'), Buffer.from([0x04, 32]), d, Buffer.from([0xa0, curveOid.length]), curveOid]);
+  const der = Buffer.concat([Buffer.from([0x30, body.length]), body]);
+  const parsed = parsePrivateKey({ type: 'EC PRIVATE KEY', der, pem: '' });
+  assert.equal(parsed.object, undefined);
+  assert.deepEqual(parsed.publicPoint, opensslPoint(key));
+});
+
+test('a private key matches only the certificate of its own public key', async () => {
+  const pki = await makeTestPki();
+  const [ec, ec2, ec384, rsa] = await Promise.all([
+    pki.leaf({ hosts: ['a.example.com'], keyType: 'ecdsa' }),
+    pki.leaf({ hosts: ['a.example.com'], keyType: 'ecdsa' }),
+    pki.leaf({ hosts: ['a.example.com'], keyType: 'ecdsa', curve: 'P-384' }),
+    pki.leaf({ hosts: ['a.example.com'], keyType: 'rsa' }),
+  ]);
+  const certificate = (l: typeof ec) => parseCertificate(splitPemBlocks(l.certPem)[0]!);
+  const key = (l: typeof ec) => parsePrivateKey(splitPemBlocks(l.keyPem)[0]!);
+  for (const [cert, k, expected] of [
+    [ec, ec, true], [ec384, ec384, true], [rsa, rsa, true],
+    [ec, ec2, false], [ec, ec384, false], [ec384, ec, false], [ec, rsa, false], [rsa, ec, false],
+  ] as const) {
+    const c = certificate(cert);
+    assert.equal(privateKeyMatches(c.x509, c, key(k)), expected, `${c.keyDescription} certificate, ${key(k).object ? 'OpenSSL' : 'EC'} key`);
+    // OpenSSL's own answer for the same pair.
+    assert.equal(c.x509.checkPrivateKey(k.keyObject), expected);
+  }
+});
+
+test('an EC key stating a public point that is not its own is refused', async () => {
+  const pki = await makeTestPki();
+  const [a, b] = await Promise.all([pki.leaf({ hosts: ['a.example.com'], keyType: 'ecdsa' }), pki.leaf({ hosts: ['a.example.com'], keyType: 'ecdsa' })]);
+  for (const type of ['pkcs8', 'sec1'] as const) {
+    const [block] = splitPemBlocks(withForeignPublicPoint(a, b, type));
+    assert.throws(() => parsePrivateKey(block!), (err: Error) => err.message === INCONSISTENT_EC_KEY, type);
   }
 });
 
