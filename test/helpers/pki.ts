@@ -140,12 +140,15 @@ export const pkcs1Pem = (leaf: Leaf) => leaf.keyObject.export({ type: 'pkcs1', f
 export const sec1Pem = (leaf: Leaf) => leaf.keyObject.export({ type: 'sec1', format: 'pem' }) as string;
 /** What `openssl ecparam -name prime256v1 -genkey` writes: an EC PARAMETERS block, then the SEC1 key. */
 export const withEcParameters = (leaf: Leaf) => '-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n' + sec1Pem(leaf);
+/** An EC key's public point as OpenSSL gives it (uncompressed: 04 || X || Y). */
+export function ecPublicPointOf(key: KeyObject): Buffer {
+  const jwk = key.export({ format: 'jwk' });
+  return Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+}
+
 /** The leaf's EC key (PKCS#8 or SEC1) with the public point of `other` in place of its own: a corrupt key. */
 export function withForeignPublicPoint(leaf: Leaf, other: Leaf, type: 'pkcs8' | 'sec1'): string {
-  const point = (l: Leaf) => {
-    const jwk = l.keyObject.export({ format: 'jwk' });
-    return Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
-  };
+  const point = (l: Leaf) => ecPublicPointOf(l.keyObject);
   const der = leaf.keyObject.export({ type, format: 'der' });
   const label = type === 'pkcs8' ? 'PRIVATE KEY' : 'EC PRIVATE KEY';
   const at = der.indexOf(point(leaf));

@@ -1,18 +1,12 @@
 import 'reflect-metadata';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, generateKeyPairSync, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, webcrypto, X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { INCONSISTENT_EC_KEY, parseCertificate, parsePrivateKey, privateKeyMatches } from '../../src/pki/parse.js';
 import { rsaModulusBits, signatureAlgorithmOid, oidToString, readTlv, subjectPublicKeyInfo, unwrapPkcs8 } from '../../src/pki/der.js';
 import { splitPemBlocks } from '../../src/pki/pem.js';
-import { makeTestPki, withForeignPublicPoint } from '../helpers/pki.js';
-
-/** The public point OpenSSL gives for a key (uncompressed). */
-const opensslPoint = (key: KeyObject) => {
-  const jwk = key.export({ format: 'jwk' });
-  return Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
-};
+import { ecPublicPointOf, makeTestPki, withForeignPublicPoint } from '../helpers/pki.js';
 
 /** The fast key path must give exactly the key OpenSSL's decoder gives, for every encoding. */
 test('fast key parsing equals OpenSSL decoding (RSA, P-256, P-384, P-521; PKCS#8, PKCS#1, SEC1)', () => {
@@ -35,7 +29,7 @@ test('fast key parsing equals OpenSSL decoding (RSA, P-256, P-384, P-521; PKCS#8
         // P-256/P-384 keys are their curve and the point computed from the private scalar.
         assert.equal(parsed.object, undefined, `${curve} ${type} took OpenSSL's path`);
         assert.equal(parsed.curve, curve === 'prime256v1' ? 'P-256' : 'P-384');
-        assert.deepEqual(parsed.publicPoint, opensslPoint(reference), `${curve} ${type}`);
+        assert.deepEqual(parsed.publicPoint, ecPublicPointOf(reference), `${curve} ${type}`);
       } else {
         assert.ok(parsed.object);
         assert.deepEqual(parsed.object.export({ type: 'pkcs8', format: 'der' }), reference.export({ type: 'pkcs8', format: 'der' }), `${key.asymmetricKeyType} ${type}`);
@@ -53,7 +47,7 @@ test('an EC key without a stated public point (optional in SEC1) is its computed
   const der = Buffer.concat([Buffer.from([0x30, body.length]), body]);
   const parsed = parsePrivateKey({ type: 'EC PRIVATE KEY', der, pem: '' });
   assert.equal(parsed.object, undefined);
-  assert.deepEqual(parsed.publicPoint, opensslPoint(key));
+  assert.deepEqual(parsed.publicPoint, ecPublicPointOf(key));
 });
 
 test('a private key matches only the certificate of its own public key', async () => {
