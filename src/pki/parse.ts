@@ -137,26 +137,18 @@ export function parsePrivateKey(block: PemBlock): ParsedPrivateKey {
       /* let OpenSSL's decoder give the verdict below */
     }
   }
-  if (fast?.kind === 'ec') {
-    const publicPoint = ecPublicPoint(fast);
-    if (publicPoint) return { curve: fast.curve.name, publicPoint };
-  }
+  if (fast?.kind === 'ec') return { curve: fast.curve.name, publicPoint: ecPublicPoint(fast) };
   return { object: createPrivateKey({ key: block.der, format: 'der', type }) };
 }
 
 /** The message of a key whose stated public point is not the one its private scalar gives. */
 export const INCONSISTENT_EC_KEY = 'the key is not consistent: its public key does not belong to its private key';
 
-/** d·G for the key's scalar d; undefined when the scalar is not valid for the curve (OpenSSL then decides). */
-function ecPublicPoint(key: { curve: EcCurve; d: Uint8Array; statedPoint: Uint8Array | undefined }): Buffer | undefined {
-  let point: Buffer;
-  try {
-    const ecdh = createECDH(key.curve.openssl);
-    ecdh.setPrivateKey(key.d);
-    point = ecdh.getPublicKey();
-  } catch {
-    return undefined;
-  }
+/** d·G for the key's scalar d; throws when d is not valid for the curve (0, or not below its order). */
+function ecPublicPoint(key: { curve: EcCurve; d: Uint8Array; statedPoint: Uint8Array | undefined }): Buffer {
+  const ecdh = createECDH(key.curve.openssl);
+  ecdh.setPrivateKey(key.d);
+  const point = ecdh.getPublicKey();
   // SEC1 may state the public point too; TLS would use it, so it must be the one d gives.
   if (key.statedPoint && !point.equals(key.statedPoint)) throw new Error(INCONSISTENT_EC_KEY);
   return point;

@@ -71,6 +71,14 @@ test('a private key matches only the certificate of its own public key', async (
   }
 });
 
+test('an EC key whose private scalar is not valid for its curve is refused', () => {
+  // ECPrivateKey { version 1, privateKey 0…0 (32 bytes), [0] prime256v1 }: d = 0 has no public point.
+  const curveOid = Buffer.from('06082a8648ce3d030107', 'hex');
+  const body = Buffer.concat([Buffer.from('020101', 'hex'), Buffer.from([0x04, 32]), Buffer.alloc(32), Buffer.from([0xa0, curveOid.length]), curveOid]);
+  const der = Buffer.concat([Buffer.from([0x30, body.length]), body]);
+  assert.throws(() => parsePrivateKey({ type: 'EC PRIVATE KEY', der, pem: '' }));
+});
+
 test('an EC key stating a public point that is not its own is refused', async () => {
   const pki = await makeTestPki();
   const [a, b] = await Promise.all([pki.leaf({ hosts: ['a.example.com'], keyType: 'ecdsa' }), pki.leaf({ hosts: ['a.example.com'], keyType: 'ecdsa' })]);
