@@ -34,20 +34,26 @@ export interface ParsedCertificate {
   keyDescription: string;
   keyBits: number | undefined;
   curve: string | undefined;
-  /** The EC public point as the certificate holds it (P-256/P-384/P-521 keys read from the DER). */
+  /** The EC public point as the certificate holds it (curves of EC_CURVES, read from the DER). */
   ecPoint: Uint8Array | undefined;
   isCa: boolean;
   notBefore: Date;
   notAfter: Date;
 }
 
-const CURVE_NAMES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521', secp256k1: 'secp256k1' };
-const CURVE_NAMES_BY_OID: Record<string, string> = {
-  '1.2.840.10045.3.1.7': 'P-256',
-  '1.3.132.0.34': 'P-384',
-  '1.3.132.0.35': 'P-521',
-  '1.3.132.0.10': 'secp256k1',
+/** The named curves edgecert knows, by OID: the name it shows, OpenSSL's name, the size of a scalar. */
+interface EcCurve {
+  name: string;
+  openssl: string;
+  size: number;
+}
+const EC_CURVES: Record<string, EcCurve> = {
+  '1.2.840.10045.3.1.7': { name: 'P-256', openssl: 'prime256v1', size: 32 },
+  '1.3.132.0.34': { name: 'P-384', openssl: 'secp384r1', size: 48 },
+  '1.3.132.0.35': { name: 'P-521', openssl: 'secp521r1', size: 66 },
+  '1.3.132.0.10': { name: 'secp256k1', openssl: 'secp256k1', size: 32 },
 };
+const CURVE_NAMES_BY_OPENSSL_NAME = Object.fromEntries(Object.values(EC_CURVES).map((c) => [c.openssl, c.name]));
 
 interface PublicKeyFacts {
   /** Node's name for the key type: 'rsa', 'ec', 'ed25519', … */
@@ -67,9 +73,8 @@ function publicKeyFacts(der: Uint8Array): PublicKeyFacts | undefined {
     const keyBits = rsaModulusBits(spki.key);
     return keyBits === undefined ? undefined : { rawType: 'rsa', keyBits, curve: undefined };
   }
-  if (spki?.algorithm === EC_OID && spki.parameter && CURVE_NAMES_BY_OID[spki.parameter]) {
-    return { rawType: 'ec', keyBits: undefined, curve: CURVE_NAMES_BY_OID[spki.parameter], ecPoint: spki.key };
-  }
+  const curve = spki?.algorithm === EC_OID && spki.parameter ? EC_CURVES[spki.parameter] : undefined;
+  if (spki && curve) return { rawType: 'ec', keyBits: undefined, curve: curve.name, ecPoint: spki.key };
   return undefined;
 }
 
@@ -79,7 +84,7 @@ function publicKeyFactsFromOpenSsl(x509: X509Certificate): PublicKeyFacts {
   return {
     rawType: key.asymmetricKeyType ?? 'unknown',
     keyBits: details.modulusLength,
-    curve: details.namedCurve ? (CURVE_NAMES[details.namedCurve] ?? details.namedCurve) : undefined,
+    curve: details.namedCurve ? (CURVE_NAMES_BY_OPENSSL_NAME[details.namedCurve] ?? details.namedCurve) : undefined,
   };
 }
 
@@ -112,23 +117,31 @@ const KEY_TYPES: Record<string, 'pkcs8' | 'pkcs1' | 'sec1'> = {
 };
 
 /**
- * A private key as the rules need it. P-256/P-384 keys are their curve and the public point
- * computed from the private scalar (compared with the certificate's point); every other key is
- * an OpenSSL KeyObject (compared with `X509Certificate.checkPrivateKey`).
+ * A private key as the rules need it. EC keys (curves of EC_CURVES) are their curve and the
+ * public point computed from the private scalar, compared with the certificate's point; every
+ * other key is an OpenSSL KeyObject, compared with `X509Certificate.checkPrivateKey`.
  */
-export type ParsedPrivateKey = { curve: 'P-256' | 'P-384'; publicPoint: Buffer; object?: undefined } | { object: KeyObject };
+export type ParsedPrivateKey = { curve: EcCurve; publicPoint: Buffer; object?: undefined } | { object: KeyObject };
+
+/** A key refused for a reason worth telling the uploader: its message says what is wrong. */
+export class KeyRefusal extends Error {}
 
 /**
  * Parses a private key block. OpenSSL 3's PKCS#8 decoder costs ~360 µs a key here, its PKCS#1
  * and SEC1 decoders ~120 µs. So RSA keys are unwrapped (der.ts) into a JWK, whose import costs
- * 7–55 µs. An EC JWK import costs 75–100 µs, nearly all of it OpenSSL checking the public point
- * it is given; computing the point from the private scalar (ECDH) costs 25–45 µs and also proves
- * the scalar is valid for the curve, so P-256/P-384 keys are that point. Anything else goes to
- * OpenSSL with its explicit DER type.
+ * 7–55 µs.
+ *
+ * EC keys on the curves of EC_CURVES are not handed to OpenSSL: its decoders and its JWK
+ * import take the public point the key states without checking it against the private scalar,
+ * so `checkPrivateKey` (which compares public points) passed a key stating the certificate's
+ * point over another scalar. The point is computed from the scalar instead (ECDH), which also proves the scalar
+ * valid for the curve: 25–45 µs on P-256 (a P-256 JWK import cost 75–100 µs), but ~870 µs on
+ * P-384 and ~2.3 ms on P-521, which OpenSSL computes without a curve-specific implementation.
+ * Anything else goes to OpenSSL with its explicit DER type.
  */
 export function parsePrivateKey(block: PemBlock): ParsedPrivateKey {
   const type = KEY_TYPES[block.type];
-  if (!type) throw new Error(`a ${block.type} block is not a private key`);
+  if (!type) throw new KeyRefusal(`a ${block.type} block is not a private key`);
   const fast = unwrapKey(block.der, type);
   if (fast?.kind === 'rsa') {
     try {
@@ -137,32 +150,32 @@ export function parsePrivateKey(block: PemBlock): ParsedPrivateKey {
       /* let OpenSSL's decoder give the verdict below */
     }
   }
-  if (fast?.kind === 'ec') return { curve: fast.curve.name, publicPoint: ecPublicPoint(fast) };
+  if (fast?.kind === 'ec') return { curve: fast.curve, publicPoint: ecPublicPoint(fast) };
   return { object: createPrivateKey({ key: block.der, format: 'der', type }) };
 }
-
-/** The message of a key whose stated public point is not the one its private scalar gives. */
-export const INCONSISTENT_EC_KEY = 'the key is not consistent: its public key does not belong to its private key';
 
 /** d·G for the key's scalar d; throws when d is not valid for the curve (0, or not below its order). */
 function ecPublicPoint(key: { curve: EcCurve; d: Uint8Array; statedPoint: Uint8Array | undefined }): Buffer {
   const ecdh = createECDH(key.curve.openssl);
   ecdh.setPrivateKey(key.d);
   const point = ecdh.getPublicKey();
-  // SEC1 may state the public point too; TLS would use it, so it must be the one d gives.
-  if (key.statedPoint && !point.equals(key.statedPoint)) throw new Error(INCONSISTENT_EC_KEY);
+  // An EC key may state its public point too; TLS would use it, so it must be the one d gives.
+  const stated = key.statedPoint && uncompressed(key.statedPoint, key.curve);
+  if (key.statedPoint && !(stated && point.equals(stated))) {
+    throw new KeyRefusal('the key is not consistent: its public key does not belong to its private key');
+  }
   return point;
 }
 
-interface EcCurve {
-  name: 'P-256' | 'P-384';
-  openssl: string;
-  size: number;
+/** An EC point in uncompressed form (04 || X || Y); undefined when it is not a point of the curve. */
+function uncompressed(point: Uint8Array, curve: EcCurve): Uint8Array | undefined {
+  if (point[0] === 4) return point;
+  try {
+    return ECDH.convertKey(point, curve.openssl, undefined, undefined, 'uncompressed') as Buffer;
+  } catch {
+    return undefined;
+  }
 }
-const EC_CURVES: Record<string, EcCurve> = {
-  '1.2.840.10045.3.1.7': { name: 'P-256', openssl: 'prime256v1', size: 32 },
-  '1.3.132.0.34': { name: 'P-384', openssl: 'secp384r1', size: 48 },
-};
 
 const b64u = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 
@@ -170,6 +183,7 @@ type UnwrappedKey =
   | { kind: 'rsa'; jwk: JsonWebKey }
   | { kind: 'ec'; curve: EcCurve; d: Uint8Array; statedPoint: Uint8Array | undefined };
 
+/** The parts of an RSA or EC key, read from PKCS#8, PKCS#1 or SEC1 DER; undefined for anything else. */
 function unwrapKey(der: Buffer, type: 'pkcs8' | 'pkcs1' | 'sec1'): UnwrappedKey | undefined {
   let inner: Uint8Array = der;
   let kind: 'rsa' | 'ec' | undefined = type === 'pkcs1' ? 'rsa' : type === 'sec1' ? 'ec' : undefined;
@@ -192,28 +206,23 @@ function unwrapKey(der: Buffer, type: 'pkcs8' | 'pkcs1' | 'sec1'): UnwrappedKey 
   }
   if (kind === 'ec') {
     const ec = ecPrivateKeyParts(inner);
-    // PKCS#8 names the curve outside the EC key, SEC1 inside it; they must not disagree.
-    if (ec?.curve !== undefined) curve = type === 'sec1' || EC_CURVES[ec.curve] === curve ? EC_CURVES[ec.curve] : undefined;
-    if (!ec || !curve || ec.d.length !== curve.size) return undefined;
-    // Only an uncompressed stated point is compared; a key stating another form goes to OpenSSL.
-    if (ec.publicPoint && (ec.publicPoint.length !== 1 + 2 * curve.size || ec.publicPoint[0] !== 4)) return undefined;
+    if (!ec) return undefined;
+    // SEC1 names the curve inside the key; PKCS#8 outside it, and may repeat it inside.
+    const named = ec.curve === undefined ? undefined : EC_CURVES[ec.curve];
+    if (type === 'sec1') curve = named;
+    else if (ec.curve !== undefined && named !== curve) return undefined;
+    if (!curve || ec.d.length !== curve.size) return undefined;
     return { kind: 'ec', curve, d: ec.d, statedPoint: ec.publicPoint };
   }
   return undefined;
 }
 
 /** Does the private key belong to the certificate's public key? */
-export function privateKeyMatches(x509: X509Certificate, certificate: { curve: string | undefined; ecPoint: Uint8Array | undefined }, key: ParsedPrivateKey): boolean {
-  if (key.object) return x509.checkPrivateKey(key.object);
-  if (certificate.curve !== key.curve || !certificate.ecPoint) return false;
-  if (certificate.ecPoint[0] === 4) return key.publicPoint.equals(certificate.ecPoint);
-  // A compressed point in the certificate (rare): compare in one form.
-  try {
-    const openssl = Object.values(EC_CURVES).find((c) => c.name === key.curve)!.openssl;
-    return key.publicPoint.equals(ECDH.convertKey(certificate.ecPoint, openssl, undefined, undefined, 'uncompressed') as Buffer);
-  } catch {
-    return false;
-  }
+export function privateKeyMatches(certificate: ParsedCertificate, key: ParsedPrivateKey): boolean {
+  if (key.object) return certificate.x509.checkPrivateKey(key.object);
+  if (certificate.curve !== key.curve.name || !certificate.ecPoint) return false;
+  const certified = uncompressed(certificate.ecPoint, key.curve);
+  return certified !== undefined && key.publicPoint.equals(certified);
 }
 
 /** DNS names the certificate is for: its SANs, or its CN when it has no SAN extension. */

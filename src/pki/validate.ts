@@ -10,7 +10,7 @@ import {
   parseCertificate,
   parsePrivateKey,
   privateKeyMatches,
-  INCONSISTENT_EC_KEY,
+  KeyRefusal,
   type ParsedPrivateKey,
   type KeyType,
   type ParsedCertificate,
@@ -103,8 +103,7 @@ export function parseKey(text: string | undefined): { key: ParsedPrivateKey; blo
   try {
     return { key: parsePrivateKey(block), block };
   } catch (err) {
-    const message = (err as Error).message;
-    throw Errors.keyUnparsable(/not a private key/.test(message) || message === INCONSISTENT_EC_KEY ? message : `the ${block.type} block is not a valid key`);
+    throw Errors.keyUnparsable(err instanceof KeyRefusal ? err.message : `the ${block.type} block is not a valid key`);
   }
 }
 
@@ -119,7 +118,7 @@ export function checkSignature(leaf: ParsedCertificate): void {
 }
 
 export function checkKeyMatches(leaf: ParsedCertificate, key: ParsedPrivateKey): void {
-  if (!privateKeyMatches(leaf.x509, leaf, key)) throw Errors.keyMismatch();
+  if (!privateKeyMatches(leaf, key)) throw Errors.keyMismatch();
 }
 
 export function checkValidity(leaf: ParsedCertificate, now: Date): void {

@@ -1,21 +1,26 @@
 import 'reflect-metadata';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, webcrypto, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { INCONSISTENT_EC_KEY, parseCertificate, parsePrivateKey, privateKeyMatches } from '../../src/pki/parse.js';
+import { KeyRefusal, parseCertificate, parsePrivateKey, privateKeyMatches } from '../../src/pki/parse.js';
 import { rsaModulusBits, signatureAlgorithmOid, oidToString, readTlv, subjectPublicKeyInfo, unwrapPkcs8 } from '../../src/pki/der.js';
 import { splitPemBlocks } from '../../src/pki/pem.js';
 import { ecPublicPointOf, makeTestPki, withForeignPublicPoint } from '../helpers/pki.js';
 
 /** The fast key path must give exactly the key OpenSSL's decoder gives, for every encoding. */
-test('fast key parsing equals OpenSSL decoding (RSA, P-256, P-384, P-521; PKCS#8, PKCS#1, SEC1)', () => {
+test('fast key parsing equals OpenSSL decoding (RSA, P-256, P-384, P-521, secp256k1; PKCS#8, PKCS#1, SEC1)', () => {
   const keys = [
     generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey,
     generateKeyPairSync('rsa', { modulusLength: 3072 }).privateKey,
     generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
     generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey,
     generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey,
+    generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey,
   ];
   for (const key of keys) {
     const legacy = key.asymmetricKeyType === 'rsa' ? 'pkcs1' : 'sec1';
@@ -25,10 +30,10 @@ test('fast key parsing equals OpenSSL decoding (RSA, P-256, P-384, P-521; PKCS#8
       const parsed = parsePrivateKey(block!);
       const reference = createPrivateKey(pem);
       const curve = reference.asymmetricKeyDetails?.namedCurve;
-      if (curve === 'prime256v1' || curve === 'secp384r1') {
-        // P-256/P-384 keys are their curve and the point computed from the private scalar.
+      if (curve) {
+        // EC keys are their curve and the point computed from the private scalar.
         assert.equal(parsed.object, undefined, `${curve} ${type} took OpenSSL's path`);
-        assert.equal(parsed.curve, curve === 'prime256v1' ? 'P-256' : 'P-384');
+        assert.equal(parsed.curve.openssl, curve);
         assert.deepEqual(parsed.publicPoint, ecPublicPointOf(reference), `${curve} ${type}`);
       } else {
         assert.ok(parsed.object);
@@ -65,7 +70,7 @@ test('a private key matches only the certificate of its own public key', async (
     [ec, ec2, false], [ec, ec384, false], [ec384, ec, false], [ec, rsa, false], [rsa, ec, false],
   ] as const) {
     const c = certificate(cert);
-    assert.equal(privateKeyMatches(c.x509, c, key(k)), expected, `${c.keyDescription} certificate, ${key(k).object ? 'OpenSSL' : 'EC'} key`);
+    assert.equal(privateKeyMatches(c, key(k)), expected, `${c.keyDescription} certificate, ${key(k).object ? 'OpenSSL' : 'EC'} key`);
     // OpenSSL's own answer for the same pair.
     assert.equal(c.x509.checkPrivateKey(k.keyObject), expected);
   }
@@ -79,12 +84,38 @@ test('an EC key whose private scalar is not valid for its curve is refused', () 
   assert.throws(() => parsePrivateKey({ type: 'EC PRIVATE KEY', der, pem: '' }));
 });
 
-test('an EC key stating a public point that is not its own is refused', async () => {
+test('compressed EC points, in the certificate or stated by the key, compare as the same point', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'edgecert-compressed-'));
+  try {
+    const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    openssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'plain.key');
+    openssl('ec', '-in', 'plain.key', '-conv_form', 'compressed', '-out', 'compressed.key');
+    openssl('req', '-x509', '-key', 'compressed.key', '-subj', '/CN=c.example.com', '-days', '2', '-out', 'cert.pem');
+    const certificate = parseCertificate(splitPemBlocks(readFileSync(path.join(dir, 'cert.pem'), 'utf8'))[0]!);
+    assert.equal(certificate.ecPoint?.length, 33, 'the certificate holds a compressed point');
+    for (const file of ['plain.key', 'compressed.key']) {
+      const key = parsePrivateKey(splitPemBlocks(readFileSync(path.join(dir, file), 'utf8'))[0]!);
+      assert.equal(key.object, undefined, file);
+      assert.equal(privateKeyMatches(certificate, key), true, file);
+    }
+    const other = parsePrivateKey(splitPemBlocks(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' }) as string)[0]!);
+    assert.equal(privateKeyMatches(certificate, other), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an EC key stating a public point that is not its own is refused (P-256, P-384)', async () => {
   const pki = await makeTestPki();
-  const [a, b] = await Promise.all([pki.leaf({ hosts: ['a.example.com'], keyType: 'ecdsa' }), pki.leaf({ hosts: ['a.example.com'], keyType: 'ecdsa' })]);
-  for (const type of ['pkcs8', 'sec1'] as const) {
-    const [block] = splitPemBlocks(withForeignPublicPoint(a, b, type));
-    assert.throws(() => parsePrivateKey(block!), (err: Error) => err.message === INCONSISTENT_EC_KEY, type);
+  for (const curve of ['P-256', 'P-384'] as const) {
+    const [a, b] = await Promise.all([pki.leaf({ hosts: ['a.example.com'], keyType: 'ecdsa', curve }), pki.leaf({ hosts: ['a.example.com'], keyType: 'ecdsa', curve })]);
+    for (const type of ['pkcs8', 'sec1'] as const) {
+      const [block] = splitPemBlocks(withForeignPublicPoint(a, b, type));
+      assert.throws(() => parsePrivateKey(block!), (err: Error) => err instanceof KeyRefusal && /not consistent/.test(err.message), `${curve} ${type}`);
+      // And it would have passed OpenSSL's own match, which reads only the stated point.
+      const c = parseCertificate(splitPemBlocks(b.certPem)[0]!);
+      assert.equal(c.x509.checkPrivateKey(createPrivateKey(withForeignPublicPoint(a, b, type))), true, `${curve} ${type}`);
+    }
   }
 });
 
@@ -134,6 +165,8 @@ test('certificate key type, size and curve from the DER equal OpenSSL’s (RSA s
     assert.equal(parsed.keyBits, details.modulusLength);
     const curveNames: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
     assert.equal(parsed.curve, details.namedCurve ? curveNames[details.namedCurve] : undefined);
+    // EC facts come from the DER (OpenSSL's path leaves no point): the point is OpenSSL's.
+    if (details.namedCurve) assert.deepEqual(Buffer.from(parsed.ecPoint!), ecPublicPointOf(key));
     seen.add(parsed.keyDescription);
   }
   assert.deepEqual([...seen], ['RSA 1024', 'RSA 2047', 'RSA 2048', 'RSA 3072', 'RSA 4096', 'ECDSA P-256', 'ECDSA P-384', 'ECDSA P-521', 'ed25519']);
