@@ -16,7 +16,11 @@ import { extensionParsers } from 'read-tls-client-hello';
  */
 export function readServerName(socket: Socket): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
-    let buffered: Buffer = Buffer.alloc(0);
+    // Every byte read, to be put back; and the handshake message reassembled from the records.
+    const raw = new Growable();
+    const hello = new Growable();
+    let recordAt = 0;
+    let records = 0;
     const cleanup = () => {
       socket.off('readable', onReadable);
       socket.off('close', onClose);
@@ -25,44 +29,44 @@ export function readServerName(socket: Socket): Promise<string | undefined> {
       cleanup();
       reject(new Error('connection closed before a ClientHello arrived'));
     };
+    const fail = (why: string) => finish(() => reject(new Error(why)));
     const onReadable = () => {
       let chunk: Buffer | null;
-      while ((chunk = socket.read() as Buffer | null) !== null) buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
-      // Reassemble the handshake message from as many complete records as have arrived.
-      const message: Buffer[] = [];
-      let at = 0;
-      let length = 0;
-      while (at + 5 <= buffered.length) {
-        if (buffered[at] !== 0x16) return finish(() => reject(new Error('not a TLS handshake')));
-        const end = at + 5 + buffered.readUInt16BE(at + 3);
-        if (end > buffered.length) return; // this record is still arriving
-        message.push(buffered.subarray(at + 5, end));
-        length += end - at - 5;
-        at = end;
-        if (length >= 4) {
-          const hello = message.length === 1 ? message[0]! : Buffer.concat(message);
-          if (hello[0] !== 0x01) return finish(() => reject(new Error('malformed ClientHello')));
-          if (4 + hello.readUIntBE(1, 3) > MAX_HELLO) return finish(() => reject(new Error('ClientHello too large')));
-          if (length < 4 + hello.readUIntBE(1, 3)) continue; // wants the next record
-          const parsed = serverNameFromHello(hello);
-          if (parsed === 'malformed') return finish(() => reject(new Error('malformed ClientHello')));
-          return finish(() => resolve(parsed));
-        }
+      while ((chunk = socket.read() as Buffer | null) !== null) {
+        raw.append(chunk);
+        if (raw.length > MAX_HELLO_BYTES + 5 * MAX_HELLO_RECORDS) return fail('ClientHello too large');
       }
-      if (buffered.length > MAX_HELLO + 5 * 8) finish(() => reject(new Error('ClientHello too large')));
+      // Each record is framed once, when it is complete: the work is linear in the bytes read.
+      const bytes = raw.view();
+      while (recordAt + 5 <= bytes.length) {
+        if (bytes[recordAt] !== 0x16) return fail('not a TLS handshake');
+        const length = bytes.readUInt16BE(recordAt + 3);
+        if (length === 0 || length > MAX_RECORD) return fail('malformed ClientHello record');
+        const end = recordAt + 5 + length;
+        if (end > bytes.length) return; // this record is still arriving
+        if (++records > MAX_HELLO_RECORDS) return fail(`ClientHello spread over more than ${MAX_HELLO_RECORDS} records`);
+        hello.append(bytes.subarray(recordAt + 5, end));
+        recordAt = end;
+        if (hello.length < 4) continue;
+        const message = hello.view();
+        if (message[0] !== 0x01) return fail('malformed ClientHello');
+        const declared = 4 + message.readUIntBE(1, 3);
+        if (declared > MAX_HELLO_BYTES) return fail('ClientHello too large');
+        if (message.length < declared) continue; // wants the next record
+        const parsed = serverNameFromHello(message);
+        if (parsed === 'malformed') return fail('malformed ClientHello');
+        return finish(() => resolve(parsed));
+      }
     };
     const finish = (then: () => void) => {
       cleanup();
-      socket.unshift(buffered);
+      socket.unshift(raw.view());
       then();
     };
     socket.on('readable', onReadable);
     socket.once('close', onClose);
   });
 }
-
-/** The largest ClientHello we wait for (post-quantum key shares make them a few KB). */
-const MAX_HELLO = 64 * 1024;
 
 /** The server_name in a whole ClientHello handshake message. */
 function serverNameFromHello(record: Buffer): string | undefined | 'malformed' {
@@ -96,4 +100,41 @@ function serverNameFromHello(record: Buffer): string | undefined | 'malformed' {
     at += length;
   }
   return undefined;
+}
+
+/**
+ * The largest ClientHello handshake message we wait for. Real clients send 0.5–2 KB (about
+ * 1.8 KB with a post-quantum key share); 16 KiB leaves room for many PSK identities.
+ */
+export const MAX_HELLO_BYTES = 16 * 1024;
+/**
+ * The most TLS records a ClientHello may span. Browsers and TLS libraries send one record (two
+ * at most for a very large hello); hellos cut into many tiny records only come from tools probing
+ * the server, and each record costs a parse step.
+ */
+export const MAX_HELLO_RECORDS = 16;
+/** A TLS record holds at most 2^14 bytes of plaintext (RFC 8446 §5.1). */
+const MAX_RECORD = 16 * 1024;
+
+/**
+ * A buffer that grows by doubling: appending n bytes in many pieces copies O(n) bytes in all
+ * (concatenating the whole buffer on each piece would copy O(n²)).
+ */
+class Growable {
+  private bytes = Buffer.allocUnsafe(2048);
+  length = 0;
+
+  append(chunk: Buffer): void {
+    if (this.length + chunk.length > this.bytes.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + chunk.length));
+      this.bytes.copy(next, 0, 0, this.length);
+      this.bytes = next;
+    }
+    chunk.copy(this.bytes, this.length);
+    this.length += chunk.length;
+  }
+
+  view(): Buffer {
+    return this.bytes.subarray(0, this.length);
+  }
 }

@@ -93,3 +93,35 @@ test('malformed or truncated hellos are refused, never thrown past the promise',
   const truncated = await serverSees([hello.subarray(0, 20)]);
   assert.match(truncated.error!, /closed/);
 });
+
+/** `hello`'s handshake message re-framed into records of `size` bytes each. */
+function reframe(hello: Buffer, size: number): Buffer {
+  const body = hello.subarray(5);
+  const out: Buffer[] = [];
+  for (let at = 0; at < body.length; at += size) {
+    const payload = body.subarray(at, at + size);
+    out.push(Buffer.from([0x16, hello[1]!, hello[2]!, payload.length >> 8, payload.length & 0xff]), payload);
+  }
+  return Buffer.concat(out);
+}
+
+test('hostile framing: a ClientHello in one-byte records is refused after a few records, not reassembled', async () => {
+  const hello = await captureClientHello('records.customer.com');
+  const tiny = reframe(hello, 1); // hundreds of records, each 6 bytes on the wire
+  const seen = await serverSees([tiny]);
+  assert.match(seen.error!, /more than 16 records/);
+  // What real clients do (one record, or a few) still works.
+  const few = reframe(hello, Math.ceil((hello.length - 5) / 4));
+  assert.equal((await serverSees([few])).name, 'records.customer.com');
+});
+
+test('hostile sizes: a declared or actual ClientHello above 16 KiB, a zero-length or oversized record', async () => {
+  const hello = await captureClientHello('big.customer.com');
+  const huge = Buffer.from(hello);
+  huge.writeUIntBE(17 * 1024, 5 + 1, 3); // handshake length: 17 KiB
+  assert.match((await serverSees([huge])).error!, /too large/);
+  const empty = Buffer.from([0x16, 0x03, 0x01, 0x00, 0x00]);
+  assert.match((await serverSees([empty])).error!, /malformed/);
+  const oversized = Buffer.from([0x16, 0x03, 0x01, 0x48, 0x01]); // 18433 bytes: above 2^14
+  assert.match((await serverSees([oversized])).error!, /malformed/);
+});
