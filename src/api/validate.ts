@@ -5,8 +5,14 @@ import { TAG_PATTERN, UUID_PATTERN } from '../lib/ids.js';
 export const TagParam = Type.String({ pattern: TAG_PATTERN });
 export const UuidParam = Type.String({ pattern: UUID_PATTERN });
 
+/**
+ * `page` is bounded so that (page - 1) × per_page stays an exact integer SQL accepts as an OFFSET;
+ * `per_page` is clamped to 5–50 after it is read (pagination.ts).
+ */
+export const MAX_PAGE = 1_000_000_000;
+
 export const PageQuery = Type.Object({
-  page: Type.Optional(Type.Integer({ minimum: 1 })),
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE })),
   per_page: Type.Optional(Type.Integer()),
 });
 

@@ -1,13 +1,15 @@
 import { isIP } from 'node:net';
 
+const MAX_NAME = 253;
+
 /**
  * DNS name rules shared by zones, custom hostnames, origins and association hostnames.
  * Returns null when valid, else the reason (used in the error message).
  */
-export function domainNameProblem(name: string, opts: { allowWildcard?: boolean; maxLength?: number } = {}): string | null {
-  const max = opts.maxLength ?? 253;
+export function domainNameProblem(name: string, opts: { allowWildcard?: boolean } = {}): string | null {
   if (name.length === 0) return 'it is empty';
-  if (name.length > max) return `it is longer than ${max} characters`;
+  // 253 characters is the most a DNS name can have in text form (255 octets on the wire).
+  if (name.length > MAX_NAME) return `it is longer than ${MAX_NAME} characters`;
   if (isIP(name) !== 0 || /^\[.*\]$/.test(name)) return 'IP addresses are not allowed';
   const labels = name.split('.');
   if (labels.length < 2) return 'it needs at least two labels (like example.com)';

@@ -1,8 +1,8 @@
 import { Errors } from '../api/errors.js';
 import { isoTimestamp } from '../lib/clock.js';
-import { hasStrayText, normalisePemText, splitPemBlocks } from './pem.js';
+import { hasStrayText, normalisePemText } from './pem.js';
 import { decimalSerial, parseCertificate, type ParsedCertificate } from './parse.js';
-import { checkKeyMatches, parseKey } from './validate.js';
+import { checkKeyMatches, parseKey, pemBlocksOf } from './validate.js';
 
 /**
  * Rules for `POST /accounts/{id}/mtls_certificates` (design §2.2): each refusal is a 400 that
@@ -48,7 +48,7 @@ export function validateMtlsUpload(
   now: Date,
 ): ValidatedMtlsCertificate {
   if (normalisePemText(input.certificates) === '') throw Errors.mtlsInvalid('certificates is empty');
-  const blocks = splitPemBlocks(input.certificates);
+  const blocks = pemBlocksOf(input.certificates, (why) => Errors.mtlsInvalid(`certificates: ${why}`));
   if (blocks.length === 0) throw Errors.mtlsInvalid('certificates holds no PEM certificate');
   const other = blocks.find((b) => b.type !== 'CERTIFICATE');
   if (other) throw Errors.mtlsInvalid(blockProblem(other.type));

@@ -24,7 +24,8 @@ export class TrustStore {
   }
 
   static load(extraCaFile: string | undefined): TrustStore {
-    const extra = extraCaFile ? splitPemBlocks(readFileSync(extraCaFile, 'utf8')).filter((b) => b.type === 'CERTIFICATE').map((b) => b.pem) : [];
+    // The operator's own bundle: as many certificates as it holds.
+    const extra = extraCaFile ? splitPemBlocks(readFileSync(extraCaFile, 'utf8'), Infinity).filter((b) => b.type === 'CERTIFICATE').map((b) => b.pem) : [];
     if (extraCaFile && extra.length === 0) throw new Error(`${extraCaFile} holds no PEM certificate`);
     return new TrustStore([...rootCertificates, ...extra]);
   }

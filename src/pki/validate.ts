@@ -1,7 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { Errors } from '../api/errors.js';
 import { isoTimestamp } from '../lib/clock.js';
-import { hasStrayText, normalisePemText, splitPemBlocks, type PemBlock } from './pem.js';
+import { hasStrayText, normalisePemText, splitPemBlocks, TooManyPemBlocks, type PemBlock } from './pem.js';
 import {
   certificateHosts,
   decimalSerial,
@@ -46,8 +46,18 @@ export function requireCertificateText(text: string | undefined): string {
   return text;
 }
 
+/** The PEM blocks of an upload; too many of them is `refuse`'s error. */
+export function pemBlocksOf(text: string, refuse: (why: string) => Error): ReturnType<typeof splitPemBlocks> {
+  try {
+    return splitPemBlocks(text);
+  } catch (err) {
+    if (err instanceof TooManyPemBlocks) throw refuse(err.message);
+    throw err;
+  }
+}
+
 export function parseChain(text: string): ParsedCertificate[] {
-  const blocks = splitPemBlocks(text);
+  const blocks = pemBlocksOf(text, Errors.certUnparsable);
   const certBlocks = blocks.filter((b) => b.type === 'CERTIFICATE');
   if (certBlocks.length === 0) throw Errors.certUnparsable('no PEM CERTIFICATE block was found');
   const other = blocks.find((b) => b.type !== 'CERTIFICATE');
@@ -91,7 +101,7 @@ export function orderLeafFirst(chain: ParsedCertificate[]): ParsedCertificate[] 
 
 export function parseKey(text: string | undefined): { key: ParsedPrivateKey; block: PemBlock } {
   if (text === undefined || normalisePemText(text) === '') throw Errors.keyUnparsable('no private key was sent');
-  const blocks = splitPemBlocks(text);
+  const blocks = pemBlocksOf(text, Errors.keyUnparsable);
   const encrypted = blocks.some((b) => b.type === 'ENCRYPTED PRIVATE KEY' || b.headers.some((h) => /^Proc-Type:.*ENCRYPTED/i.test(h)));
   if (encrypted) throw Errors.encryptedKey();
   // OpenSSL's `ecparam -genkey` writes an EC PARAMETERS block before the key: it is redundant, skip it.
@@ -107,7 +117,11 @@ export function parseKey(text: string | undefined): { key: ParsedPrivateKey; blo
   }
 }
 
+/** Every RSA handshake costs a private-key operation: 16384 bits is ~150× the work of 2048. */
+export const MAX_RSA_BITS = 4096;
+
 export function checkKeyStrength(leaf: ParsedCertificate): KeyType {
+  if (leaf.keyType === 'rsa' && (leaf.keyBits ?? 0) > MAX_RSA_BITS) throw Errors.rsaKeyTooLarge(leaf.keyBits!, MAX_RSA_BITS);
   if (leaf.keyType === 'rsa' && (leaf.keyBits ?? 0) >= 2048) return 'rsa';
   if (leaf.keyType === 'ecdsa' && (leaf.curve === 'P-256' || leaf.curve === 'P-384')) return 'ecdsa';
   throw Errors.weakKey(leaf.keyDescription);

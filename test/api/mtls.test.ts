@@ -211,7 +211,7 @@ describe('mTLS certificates', () => {
         [{ hostnames: ['evil.example.org'] }, 400, 1823, /evil\.example\.org/],
         [{ hostnames: ['ok.mtls-saas.com', 'notmtls-saas.com'] }, 400, 1823, /notmtls-saas\.com/],
         [{ hostnames: ['bad host.mtls-saas.com'] }, 400, 1407, /bad host/],
-        [{ hostnames: [`${'a'.repeat(250)}.mtls-saas.com`] }, 400, 1407, /255/],
+        [{ hostnames: [`${'a'.repeat(250)}.mtls-saas.com`] }, 400, 1407, /253/],
         [{ hostnames: ['ünïcode.mtls-saas.com'] }, 400, 1408, null],
         [{ hostnames: [42] }, 400, 1800, null],
         [{ mtls_certificate_id: 'abc', hostnames: [] }, 400, 1800, /36-character/],

@@ -70,12 +70,12 @@ const TLS_VERSIONS = ['1.0', '1.1', '1.2', '1.3'];
 const SETTING_NAMES = ['http2', 'tls_1_3', 'min_tls_version', 'ciphers', 'early_hints'];
 export const METADATA_LIMIT = 4096;
 
-/** A custom hostname: ASCII (1408), a DNS name of at most 255 characters, a leading `*.` allowed (1407). */
+/** A custom hostname: ASCII (1408), a DNS name of at most 253 characters, a leading `*.` allowed (1407). */
 export function parseCustomHostname(value: unknown): string {
   if (typeof value !== 'string' || value.trim() === '') throw Errors.invalidHostname('hostname', 'it is missing or empty');
   if (!isAscii(value)) throw Errors.nonAsciiHostname('hostname');
   const hostname = normaliseHostname(value);
-  const problem = domainNameProblem(hostname, { allowWildcard: true, maxLength: 255 });
+  const problem = domainNameProblem(hostname, { allowWildcard: true });
   if (problem) throw Errors.invalidHostname(`hostname "${value}"`, problem);
   return hostname;
 }
@@ -85,7 +85,7 @@ export function originProblem(value: string): string | null {
   if (!isAscii(value)) return 'it contains non-ASCII characters';
   const host = normaliseHostname(value);
   if (host === 'localhost') return null;
-  return domainNameProblem(host, { maxLength: 255 });
+  return domainNameProblem(host);
 }
 
 function parseOrigin(value: string | null | undefined, field: string): string | null | undefined {
@@ -97,9 +97,16 @@ function parseOrigin(value: string | null | undefined, field: string): string | 
   return normaliseHostname(value);
 }
 
+/**
+ * Cloudflare's custom_metadata: a flat map of string values, at most 4 KB of JSON. Checked
+ * before anything walks it, so a deeply nested object is refused at its first level.
+ */
 function parseMetadata(value: Record<string, unknown> | null | undefined): string | null | undefined {
   if (value === undefined || value === null) return value;
   if (typeof value !== 'object' || Array.isArray(value)) throw Errors.invalidMetadata('it must be a JSON object');
+  for (const key of Object.keys(value)) {
+    if (typeof value[key] !== 'string') throw Errors.invalidMetadata(`custom_metadata.${key.slice(0, 64)} must be a string (metadata is a flat map of string values)`);
+  }
   const text = JSON.stringify(value);
   if (Buffer.byteLength(text) > METADATA_LIMIT) {
     throw Errors.invalidMetadata(`it is ${Buffer.byteLength(text)} bytes of JSON, more than the ${METADATA_LIMIT}-byte limit`);
@@ -195,7 +202,8 @@ export function parseCreate(body: HostnameBody): ParsedHostnameInput & { hostnam
 
 /** A PATCH may repeat the stored hostname (clients send back what they read) but not change it. */
 export function parseEdit(body: HostnameBody, storedHostname: string): ParsedHostnameInput {
-  if (body.hostname !== undefined && normaliseHostname(String(body.hostname)) !== storedHostname) {
+  if (body.hostname !== undefined && typeof body.hostname !== 'string') throw Errors.invalidHostname('hostname', 'it must be a string');
+  if (body.hostname !== undefined && normaliseHostname(body.hostname) !== storedHostname) {
     throw Errors.invalidField('hostname cannot be changed; delete the custom hostname and create a new one');
   }
   return {

@@ -41,7 +41,7 @@ export class HostnameAssociationsService {
       if (typeof value !== 'string') throw Errors.invalidField('hostnames must be a list of strings');
       if (!isAscii(value)) throw Errors.nonAsciiHostname(`hostname "${value}"`);
       const hostname = normaliseHostname(value);
-      const problem = domainNameProblem(hostname, { allowWildcard: true, maxLength: 255 });
+      const problem = domainNameProblem(hostname, { allowWildcard: true });
       if (problem) throw Errors.invalidHostname(`hostname "${value}"`, problem);
       out.add(hostname);
     }
