@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { AppContext } from './context.js';
+import type { Timeouts } from './config.js';
 import { authenticate } from './api/auth.js';
 import { failure } from './api/envelope.js';
 import { ApiError, Errors } from './api/errors.js';
@@ -23,6 +24,7 @@ import { hostnameAssociationRoutes } from './resources/hostname-associations/rou
 
 export const API_PREFIX = '/client/v4';
 export const BODY_LIMIT = 1024 * 1024;
+const DEFAULT_TIMEOUTS: Timeouts = { headersMs: 10_000, keepAliveMs: 30_000, idleMs: 60_000 };
 
 export interface BuiltApp {
   app: FastifyInstance;
@@ -41,8 +43,14 @@ export interface BuiltApp {
  * The HTTP app, hooks in order: request id → auth (onRequest) → routes (schema-validated) →
  * one error renderer. Every response, errors and unknown routes included, is a v4 envelope.
  */
-export function buildApp(ctx: AppContext): BuiltApp {
+export function buildApp(ctx: AppContext, timeouts: Timeouts = DEFAULT_TIMEOUTS): BuiltApp {
   const app: FastifyInstance = Fastify({
+    // Socket inactivity, and the wait for the next request on a kept-alive connection.
+    connectionTimeout: timeouts.idleMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    // Node's headers timeout (below) covers a slow request's headers; bodies are bounded by the
+    // inactivity timeout and the body limit.
+    requestTimeout: 0,
     loggerInstance: ctx.log as FastifyBaseLogger,
     genReqId: () => randomUUID(),
     bodyLimit: BODY_LIMIT,
@@ -73,6 +81,11 @@ export function buildApp(ctx: AppContext): BuiltApp {
     mtlsCertificates: new MtlsCertificatesService(ctx),
     hostnameAssociations: new HostnameAssociationsService(ctx, zones),
   };
+
+  // A request's headers must be complete this long after its first byte (or after the
+  // connection opened, for the first request); Node checks open connections every second.
+  app.server.headersTimeout = timeouts.headersMs;
+  (app.server as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.min(1000, timeouts.headersMs);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 

@@ -18,6 +18,20 @@ export interface Config {
   role: 'api' | 'edge' | 'all';
   /** Hostnames whose TLS configuration the edge keeps built (LRU). */
   tlsCacheSize: number;
+  /** Connection timeouts, edge and API alike (milliseconds). */
+  timeouts: Timeouts;
+  /** Open edge connections in all, and from one client address. */
+  edgeMaxConnections: number;
+  edgeMaxConnectionsPerIp: number;
+}
+
+export interface Timeouts {
+  /** To finish the TLS handshake, and to send a request's complete headers. */
+  headersMs: number;
+  /** A kept-alive connection (or an HTTP/2 session without open streams) waiting for its next request. */
+  keepAliveMs: number;
+  /** No byte either way while a request is in flight (slow body, stalled reader). */
+  idleMs: number;
 }
 
 export class ConfigError extends Error {
@@ -45,6 +59,11 @@ export const VARIABLES = [
   'EDGECERT_LOG_LEVEL',
   'EDGECERT_ROLE',
   'EDGECERT_TLS_CACHE_SIZE',
+  'EDGECERT_HEADERS_TIMEOUT',
+  'EDGECERT_KEEPALIVE_TIMEOUT',
+  'EDGECERT_IDLE_TIMEOUT',
+  'EDGECERT_EDGE_MAX_CONNECTIONS',
+  'EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP',
 ] as const;
 
 export const flagFor = (variable: string): string =>
@@ -82,6 +101,22 @@ function parseListen(variable: string, value: string): { host: string; port: num
   return { host, port };
 }
 
+/** `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds; between 100 ms and 1 h. */
+export function parseDuration(variable: string, value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'] : NaN;
+  if (!(ms >= 100 && ms <= 3_600_000)) {
+    throw new ConfigError(variable, `expected a duration from 100ms to 1h (like 500ms, 10s, 2m), got "${value}"`);
+  }
+  return Math.round(ms);
+}
+
+function parseCount(variable: string, value: string | undefined, fallback: number, max: number): number {
+  const n = Number(value ?? fallback);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new ConfigError(variable, `must be a whole number 1-${max}, got "${value}"`);
+  return n;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config {
   const s = collectSettings(env, argv);
   const dataDir = path.resolve(s.EDGECERT_DATA_DIR ?? './data');
@@ -116,6 +151,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   if (!Number.isInteger(tlsCacheSize) || tlsCacheSize < 1 || tlsCacheSize > 10_000_000) {
     throw new ConfigError('EDGECERT_TLS_CACHE_SIZE', `must be a whole number 1-10000000, got "${s.EDGECERT_TLS_CACHE_SIZE}"`);
   }
+  const timeouts: Timeouts = {
+    headersMs: parseDuration('EDGECERT_HEADERS_TIMEOUT', s.EDGECERT_HEADERS_TIMEOUT ?? '10s'),
+    keepAliveMs: parseDuration('EDGECERT_KEEPALIVE_TIMEOUT', s.EDGECERT_KEEPALIVE_TIMEOUT ?? '30s'),
+    idleMs: parseDuration('EDGECERT_IDLE_TIMEOUT', s.EDGECERT_IDLE_TIMEOUT ?? '60s'),
+  };
+  const edgeMaxConnections = parseCount('EDGECERT_EDGE_MAX_CONNECTIONS', s.EDGECERT_EDGE_MAX_CONNECTIONS, 10_000, 1_000_000);
+  const edgeMaxConnectionsPerIp = parseCount('EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP', s.EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP, 256, 1_000_000);
   const bootstrapToken = s.EDGECERT_BOOTSTRAP_TOKEN;
   if (bootstrapToken !== undefined && !/^[A-Za-z0-9_-]{40,}$/.test(bootstrapToken)) {
     throw new ConfigError('EDGECERT_BOOTSTRAP_TOKEN', 'must be at least 40 url-safe characters (A-Z a-z 0-9 _ -)');
@@ -145,6 +187,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     bootstrapEmail: email?.toLowerCase(),
     bootstrapApiKey: apiKey,
     tlsCacheSize,
+    timeouts,
+    edgeMaxConnections,
+    edgeMaxConnectionsPerIp,
     originScheme: scheme,
     originPort,
     logLevel,

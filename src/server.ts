@@ -66,7 +66,7 @@ export async function startServer(config: Config, opts: { clock?: Clock; log?: N
   let app: FastifyInstance | undefined;
   let apiUrl: string | undefined;
   if (config.role !== 'edge') {
-    app = buildApp(ctx).app;
+    app = buildApp(ctx, config.timeouts).app;
     await app.listen({ host: config.apiListen.host, port: config.apiListen.port });
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

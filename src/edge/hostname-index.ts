@@ -27,6 +27,10 @@ export class HostnameIndex {
     return dot > 0 ? this.byHostname.get('*' + name.slice(dot)) : undefined;
   }
 
+  hostnameOf(id: string): string | undefined {
+    return this.hostnameById.get(id);
+  }
+
   set(hostname: string, entry: IndexEntry): void {
     const previous = this.hostnameById.get(entry.id);
     if (previous !== undefined && previous !== hostname) this.byHostname.delete(previous);

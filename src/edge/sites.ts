@@ -4,19 +4,37 @@ import { openSslCipherList } from '../pki/ciphers.js';
 import { packCertificatesRepository } from '../resources/certificate-packs/repository.js';
 import { MANAGED_CA } from '../resources/hostname-associations/repository.js';
 import type { SslSettings } from '../resources/custom-hostnames/input.js';
+import { nameCovers } from '../pki/hostname.js';
+
+/**
+ * The TLS configuration a connection is opened with. Equal `key`s mean the same client-certificate
+ * rule (no client certificate, or the same CAs).
+ */
+export interface TlsProfile {
+  /** Both certificates of the pack: OpenSSL picks ECDSA or RSA from the client's signature algorithms. */
+  context: SecureContext;
+  /** Associated with client-certificate CAs: ask for a certificate and require one that chains to them. */
+  requestCert: boolean;
+  key: string;
+}
 
 /** Everything the edge needs to serve one custom hostname, built on its first handshake. */
 export interface Site {
   id: string;
   hostname: string;
   zoneId: string;
-  /** Both certificates of the pack: OpenSSL picks ECDSA or RSA from the client's signature algorithms. */
-  context: SecureContext;
+  /** `*.example.com`: serves every name one label below, each with its own associations. */
+  wildcard: boolean;
   /** ALPN protocol list in wire format (built once; a string[] would be converted per handshake). */
   alpn: Buffer;
-  /** Associated with client-certificate CAs: ask for a certificate and require one that chains to them. */
-  requestCert: boolean;
   origin: { host: string; servername: string } | null;
+  /**
+   * What a connection depends on apart from client CAs (certificates, settings, origin): a
+   * connection opened under another version must not serve new requests.
+   */
+  version: string;
+  /** The TLS profile for a name this site serves (its own name, or one below its wildcard). */
+  profileFor(servedName: string): TlsProfile;
 }
 
 const wireAlpn = (protocols: string[]) => Buffer.concat(protocols.flatMap((p) => [Buffer.from([p.length]), Buffer.from(p)]));
@@ -105,54 +123,94 @@ export class SiteCache {
     let ciphers = settings.ciphers?.length ? openSslCipherList(settings.ciphers) : undefined;
     // OpenSSL 3 refuses TLS 1.0/1.1 at its default security level: a hostname that asks for them gets level 0.
     if (legacy) ciphers = `${ciphers ?? 'DEFAULT'}:@SECLEVEL=0`;
-
-    const caPems = await this.clientCas(row.zone_id, row.hostname);
-    const context = createSecureContext({
+    const tlsOptions = {
       key: certificates.map((c) => this.ctx.vault.decrypt(c.key_ciphertext, c.key_id, c.id)),
       cert: certificates.map((c) => c.certificate),
       minVersion,
-      maxVersion: settings.tls_1_3 === 'off' ? 'TLSv1.2' : 'TLSv1.3',
+      maxVersion: settings.tls_1_3 === 'off' ? ('TLSv1.2' as const) : ('TLSv1.3' as const),
       ...(ciphers ? { ciphers } : {}),
-      ...(caPems.length ? { ca: caPems } : {}),
-    });
+    };
+
+    // One TLS profile per distinct client-CA rule: the hostname's own, and for a wildcard the
+    // rules of the names below it that have associations of their own.
+    const wildcard = row.hostname.startsWith('*.');
+    const rules = await this.clientCaRules(row.zone_id, row.hostname, wildcard);
+    const profiles = new Map<string, TlsProfile>();
+    const profileOf = (rule: ClientCaRule): TlsProfile => {
+      let profile = profiles.get(rule.key);
+      if (!profile) {
+        const context = createSecureContext({ ...tlsOptions, ...(rule.pems.length ? { ca: rule.pems } : {}) });
+        profile = { context, requestCert: rule.pems.length > 0, key: rule.key };
+        profiles.set(rule.key, profile);
+      }
+      return profile;
+    };
+    const own = profileOf(rules.get(row.hostname) ?? NO_CLIENT_CAS);
+    const byName = new Map<string, TlsProfile>();
+    for (const [name, rule] of rules) if (name !== row.hostname) byName.set(name, profileOf(rule));
 
     const fallback = await db.selectFrom('fallback_origins').select('origin').where('zone_id', '=', row.zone_id).executeTakeFirst();
     const originHost = row.custom_origin_server ?? fallback?.origin ?? null;
     const sni = row.custom_origin_sni === ':request_host_header:' ? row.hostname : row.custom_origin_sni;
+    const origin = originHost ? { host: originHost, servername: sni ?? originHost } : null;
     return {
       id,
       hostname: row.hostname,
       zoneId: row.zone_id,
-      context,
+      wildcard,
       alpn: settings.http2 === 'on' ? ALPN_H2 : ALPN_HTTP1,
-      requestCert: caPems.length > 0,
-      origin: originHost ? { host: originHost, servername: sni ?? originHost } : null,
+      origin,
+      version: JSON.stringify([row.hostname, row.ssl_settings, origin, certificates.map((c) => [c.id, c.fingerprint_sha256, c.uploaded_on])]),
+      profileFor: (servedName) => byName.get(servedName) ?? own,
     };
   }
 
   /**
-   * The CAs a hostname's clients must chain to: the zone's managed CA when associated, and of the
-   * uploaded CAs the most recently associated one (as Cloudflare documents).
+   * The client-CA rule of each name this site serves that has associations: the hostname itself
+   * and, for a wildcard, each name one label below it (its own associations replace the
+   * wildcard's). A rule is the zone's managed CA when associated, and of the uploaded CAs the most
+   * recently associated one (as Cloudflare documents).
    */
-  private async clientCas(zoneId: string, hostname: string): Promise<string[]> {
+  private async clientCaRules(zoneId: string, hostname: string, wildcard: boolean): Promise<Map<string, ClientCaRule>> {
     const db = this.ctx.store.db;
-    const rows = await db
-      .selectFrom('hostname_associations')
-      .select(['ca_id', 'association_seq'])
-      .where('zone_id', '=', zoneId)
-      .where('hostname', '=', hostname)
-      .orderBy('association_seq', 'desc')
-      .execute();
-    const pems: string[] = [];
-    if (rows.some((r) => r.ca_id === MANAGED_CA)) {
-      const managed = await db.selectFrom('managed_cas').select('certificate').where('zone_id', '=', zoneId).executeTakeFirst();
-      if (managed) pems.push(managed.certificate);
+    let query = db.selectFrom('hostname_associations').select(['hostname', 'ca_id', 'association_seq']).where('zone_id', '=', zoneId);
+    query = wildcard ? query.where((eb) => eb.or([eb('hostname', '=', hostname), eb('hostname', 'like', `%${hostname.slice(1)}`)])) : query.where('hostname', '=', hostname);
+    const rows = (await query.orderBy('association_seq', 'desc').execute()).filter((r) => r.hostname === hostname || nameCovers(hostname, r.hostname));
+    const byName = new Map<string, { managed: boolean; uploaded?: string }>();
+    for (const r of rows) {
+      const entry = byName.get(r.hostname) ?? { managed: false };
+      if (r.ca_id === MANAGED_CA) entry.managed = true;
+      else entry.uploaded ??= r.ca_id; // rows come newest first
+      byName.set(r.hostname, entry);
     }
-    const uploaded = rows.find((r) => r.ca_id !== MANAGED_CA);
-    if (uploaded) {
-      const ca = await db.selectFrom('mtls_certificates').select('certificates').where('id', '=', uploaded.ca_id).executeTakeFirst();
-      if (ca) pems.push(ca.certificates);
+    const pemCache = new Map<string, string | undefined>();
+    const pemOf = async (caId: string) => {
+      if (!pemCache.has(caId)) {
+        const pem =
+          caId === MANAGED_CA
+            ? (await db.selectFrom('managed_cas').select('certificate').where('zone_id', '=', zoneId).executeTakeFirst())?.certificate
+            : (await db.selectFrom('mtls_certificates').select('certificates').where('id', '=', caId).executeTakeFirst())?.certificates;
+        pemCache.set(caId, pem);
+      }
+      return pemCache.get(caId);
+    };
+    const rules = new Map<string, ClientCaRule>();
+    for (const [name, entry] of byName) {
+      const ids = [...(entry.managed ? [MANAGED_CA] : []), ...(entry.uploaded ? [entry.uploaded] : [])];
+      const pems: string[] = [];
+      for (const caId of ids) {
+        const pem = await pemOf(caId);
+        if (pem) pems.push(pem);
+      }
+      rules.set(name, { key: ids.join('+'), pems });
     }
-    return pems;
+    return rules;
   }
 }
+
+interface ClientCaRule {
+  key: string;
+  pems: string[];
+}
+
+const NO_CLIENT_CAS: ClientCaRule = { key: '', pems: [] };

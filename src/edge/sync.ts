@@ -1,7 +1,19 @@
 import type { AppContext } from '../context.js';
 import type { Change } from '../storage/changes.js';
 import type { HostnameIndex } from './hostname-index.js';
-import type { SiteCache } from './sites.js';
+import type { Site, SiteCache } from './sites.js';
+
+/** What the edge's open connections need to hear about changes (server.ts). */
+export interface ConnectionsView {
+  /** Some open connection serves this custom hostname. */
+  boundTo(id: string): boolean;
+  /** The custom hostnames of a zone that open connections serve (every zone: undefined). */
+  boundInZone(zoneId?: string): string[];
+  /** The hostname's configuration as it now is (null: no longer served). */
+  reconcile(id: string, site: Site | null): void;
+  /** Custom hostname `id` (now) owns `hostname`. */
+  nameTaken(hostname: string, id: string): void;
+}
 
 /**
  * Keeps the edge's index and site cache in step with the database through the change feed:
@@ -15,7 +27,10 @@ export class EdgeSync {
   private timer: NodeJS.Timeout | undefined;
   private unlisten: (() => Promise<void>) | undefined;
   private readonly onChange = () => this.poke();
-  /** Cached hostnames changed by the batch being applied (zone-wide changes stay lazy). */
+  /**
+   * Hostnames changed by the batch being applied that are cached or have open connections:
+   * built again once the batch is applied (other zone-wide changes stay lazy).
+   */
   private readonly rebuild = new Set<string>();
   /** What the start-up load took (printed by `serve`). */
   loaded = { hostnames: 0, ms: 0, heapMiB: 0 };
@@ -24,6 +39,7 @@ export class EdgeSync {
     private readonly ctx: AppContext,
     private readonly index: HostnameIndex,
     private readonly sites: SiteCache,
+    private readonly connections?: ConnectionsView,
     private readonly pollMs = 250,
   ) {}
 
@@ -86,11 +102,18 @@ export class EdgeSync {
         await this.apply(change);
         this.lastSeq = change.seq;
       }
-      // Hostnames that were cached are built again once per batch, not on their next handshake.
-      const rebuilt = [...this.rebuild].map((id) => this.sites.refresh(id));
+      // Hostnames that were cached are built again once per batch, not on their next handshake;
+      // connections opened under a configuration that is no more are then retired.
+      const ids = [...this.rebuild];
       this.rebuild.clear();
-      await Promise.all(rebuilt);
+      const rebuilt = await Promise.all(ids.map((id) => this.sites.refresh(id)));
+      ids.forEach((id, i) => this.connections?.reconcile(id, rebuilt[i]!));
     }
+  }
+
+  private async zoneChanged(zoneId: string): Promise<void> {
+    await this.sites.invalidateZone(zoneId);
+    for (const id of this.connections?.boundInZone(zoneId) ?? []) this.rebuild.add(id);
   }
 
   private async resync(): Promise<void> {
@@ -100,6 +123,7 @@ export class EdgeSync {
     this.sites.clear();
     await this.index.load(this.ctx.store.db);
     this.lastSeq = seq;
+    for (const id of this.connections?.boundInZone() ?? []) this.connections?.reconcile(id, await this.sites.refresh(id));
     this.ctx.log.warn({ seq }, 'edge: behind the retained change feed; reloaded every hostname');
   }
 
@@ -107,17 +131,21 @@ export class EdgeSync {
     const db = this.ctx.store.db;
     switch (change.kind) {
       case 'custom_hostname':
-      case 'certificate_pack':
+      case 'certificate_pack': {
         await this.index.refresh(db, change.entity_id);
-        if (this.sites.invalidate(change.entity_id)) this.rebuild.add(change.entity_id);
+        const cached = this.sites.invalidate(change.entity_id);
+        if (cached || this.connections?.boundTo(change.entity_id)) this.rebuild.add(change.entity_id);
+        const hostname = this.index.hostnameOf(change.entity_id);
+        if (hostname) this.connections?.nameTaken(hostname, change.entity_id);
         return;
+      }
       case 'fallback_origin':
       case 'hostname_association':
-        if (change.zone_id) await this.sites.invalidateZone(change.zone_id);
+        if (change.zone_id) await this.zoneChanged(change.zone_id);
         return;
       case 'zone':
         await this.index.refreshZone(db, change.entity_id);
-        await this.sites.invalidateZone(change.entity_id);
+        await this.zoneChanged(change.entity_id);
         return;
       case 'mtls_certificate':
         return; // a CA in use cannot be deleted; uploads change nothing until associated

@@ -114,7 +114,7 @@ export function splitAddress(address: string): [string, number] {
   return [address.slice(0, i).replace(/^\[|\]$/g, ''), Number(address.slice(i + 1))];
 }
 
-/** A plain HTTP origin that echoes what it received (method, url, headers, body length and hash). */
+/** A plain HTTP origin that echoes what it received (method, url, headers, body length and hash); `/slow/<ms>` answers after ms. */
 export async function startEchoOrigin(): Promise<{ port: number; requests: number; close(): Promise<void>; server: http.Server }> {
   const { createHash } = await import('node:crypto');
   const state = { requests: 0 };
@@ -126,7 +126,8 @@ export async function startEchoOrigin(): Promise<{ port: number; requests: numbe
       length += c.length;
       hash.update(c);
     });
-    req.on('end', () => {
+    req.on('end', async () => {
+      if (req.url?.startsWith('/slow/')) await new Promise((r) => setTimeout(r, Number(req.url!.slice('/slow/'.length))));
       if (req.url?.startsWith('/stream/')) {
         // Streams n KiB back in chunks.
         const n = Number(req.url.slice('/stream/'.length));

@@ -13,6 +13,14 @@ test('defaults follow the contract', () => {
   assert.equal(c.originPort, 443);
   assert.equal(c.logLevel, 'info');
   assert.equal(c.role, 'all');
+  assert.deepEqual(c.timeouts, { headersMs: 10_000, keepAliveMs: 30_000, idleMs: 60_000 });
+  assert.equal(c.edgeMaxConnections, 10_000);
+  assert.equal(c.edgeMaxConnectionsPerIp, 256);
+});
+
+test('durations: ms, s, m, h or bare seconds', () => {
+  const c = loadConfig({ EDGECERT_HEADERS_TIMEOUT: '500ms', EDGECERT_KEEPALIVE_TIMEOUT: '2m', EDGECERT_IDLE_TIMEOUT: '1.5' });
+  assert.deepEqual(c.timeouts, { headersMs: 500, keepAliveMs: 120_000, idleMs: 1500 });
 });
 
 test('flags override variables', () => {
@@ -29,6 +37,11 @@ test('invalid values name their variable', () => {
     [{ EDGECERT_BOOTSTRAP_TOKEN: 'short' }, 'EDGECERT_BOOTSTRAP_TOKEN'],
     [{ EDGECERT_EDGE_LISTEN: ':::' }, 'EDGECERT_EDGE_LISTEN'],
     [{ EDGECERT_ROLE: 'both' }, 'EDGECERT_ROLE'],
+    [{ EDGECERT_HEADERS_TIMEOUT: '10 parsecs' }, 'EDGECERT_HEADERS_TIMEOUT'],
+    [{ EDGECERT_KEEPALIVE_TIMEOUT: '2h' }, 'EDGECERT_KEEPALIVE_TIMEOUT'],
+    [{ EDGECERT_IDLE_TIMEOUT: '0' }, 'EDGECERT_IDLE_TIMEOUT'],
+    [{ EDGECERT_EDGE_MAX_CONNECTIONS: '0' }, 'EDGECERT_EDGE_MAX_CONNECTIONS'],
+    [{ EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP: 'many' }, 'EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP'],
   ];
   for (const [env, variable] of bad) {
     assert.throws(() => loadConfig(env), (e: unknown) => e instanceof ConfigError && e.variable === variable);

@@ -34,7 +34,11 @@ export class HostnameAssociationsService {
     return id;
   }
 
-  /** Lowercased, de-duplicated, valid, and each one the zone's name, a subdomain of it, or one of its custom hostnames. */
+  /**
+   * Lowercased, de-duplicated, valid, and each one the zone's name, a subdomain of it, one of its
+   * custom hostnames, or a name one of its wildcard custom hostnames serves (the edge enforces the
+   * association for that name).
+   */
   private async normalise(zone: ZonesTable, hostnames: unknown[]): Promise<string[]> {
     const out = new Set<string>();
     for (const value of hostnames) {
@@ -47,14 +51,15 @@ export class HostnameAssociationsService {
     }
     const outside = [...out].filter((h) => h !== zone.name && !h.endsWith(`.${zone.name}`));
     if (outside.length > 0) {
+      const wildcardOf = (h: string) => (h.startsWith('*.') ? h : `*${h.slice(h.indexOf('.'))}`);
       const custom = await this.ctx.store.db
         .selectFrom('custom_hostnames')
         .select('hostname')
         .where('zone_id', '=', zone.id)
-        .where('hostname', 'in', outside)
+        .where('hostname', 'in', [...new Set([...outside, ...outside.map(wildcardOf)])])
         .execute();
       const known = new Set(custom.map((r) => r.hostname));
-      const stranger = outside.find((h) => !known.has(h));
+      const stranger = outside.find((h) => !known.has(h) && !known.has(wildcardOf(h)));
       if (stranger !== undefined) throw Errors.associationHostnameOutsideZone(stranger);
     }
     return [...out].sort();
