@@ -91,7 +91,7 @@ export async function benchEdge(): Promise<void> {
   const seedStart = Date.now();
   const store = await openStore(`sqlite:${path.join(dir, 'edgecert.db')}`);
   await store.migrate();
-  const vault = new KeyVault(loadMasterKey(undefined, dir));
+  const vault = new KeyVault(loadMasterKey(undefined, dir).key);
   const now = isoTimestamp(new Date());
   const accountId = randomBytes(16).toString('hex');
   const zoneId = randomBytes(16).toString('hex');

@@ -7,7 +7,7 @@ import { isoTimestamp, systemClock, type Clock } from './lib/clock.js';
 import { randomIds } from './lib/ids.js';
 import { createLogger } from './lib/logger.js';
 import { openStore } from './storage/connect.js';
-import { KeyVault, loadMasterKey } from './storage/crypto.js';
+import { holdsSealedKeys, loadMasterKey, verifyMasterKey, type KeyVault } from './storage/crypto.js';
 import { ChangeFeed } from './storage/changes.js';
 import { TrustStore } from './pki/trust.js';
 import { AccountsService } from './resources/accounts/service.js';
@@ -37,11 +37,19 @@ export async function openContext(config: Config, opts: { clock?: Clock; log?: N
   const store = await openStore(config.databaseUrl);
   await store.migrate();
   const clock = opts.clock ?? systemClock;
+  let vault: KeyVault;
+  try {
+    const source = loadMasterKey(config.masterKey, config.dataDir, !(await holdsSealedKeys(store.db)));
+    vault = await verifyMasterKey(store.db, source, isoTimestamp(clock.now()));
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const ctx: AppContext = {
     store,
     clock,
     ids: randomIds,
-    vault: new KeyVault(loadMasterKey(config.masterKey, config.dataDir)),
+    vault,
     changes: new ChangeFeed(clock, store.dialect),
     trust: TrustStore.load(config.trustCaFile),
     log,

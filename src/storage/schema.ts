@@ -130,6 +130,13 @@ export interface HostnameAssociationsTable {
   association_seq: number;
 }
 
+/** One row per master key that has sealed this database's keys (the current one; more during a rotation). */
+export interface MasterKeyChecksTable {
+  key_id: string;
+  ciphertext: string;
+  created_at: string;
+}
+
 export interface ChangesTable {
   seq: Generated<number>;
   kind: string;
@@ -149,6 +156,7 @@ export interface Database {
   managed_cas: ManagedCasTable;
   hostname_associations: HostnameAssociationsTable;
   changes: ChangesTable;
+  master_key_checks: MasterKeyChecksTable;
 }
 
 /** Repositories take either the database or a transaction. */

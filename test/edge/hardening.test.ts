@@ -42,9 +42,9 @@ const associate = async (hostnames: string[]) => {
 };
 
 /** A TLS connection to the edge on which raw HTTP/1.1 is written; `response()` reads one answer. */
-async function rawConnection(servername: string, opts: { localAddress?: string; cert?: Leaf } = {}) {
+async function rawConnection(servername: string, opts: { cert?: Leaf } = {}) {
   const [host, port] = splitAddress(edge);
-  const socket = tls.connect({ host, port, servername, ca, localAddress: opts.localAddress, ...(opts.cert ? { cert: opts.cert.certPem, key: opts.cert.keyPem } : {}) });
+  const socket = tls.connect({ host, port, servername, ca, ...(opts.cert ? { cert: opts.cert.certPem, key: opts.cert.keyPem } : {}) });
   await new Promise<void>((resolve, reject) => {
     socket.once('secureConnect', () => resolve());
     socket.once('error', reject);

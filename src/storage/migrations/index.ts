@@ -186,5 +186,17 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '006_master_key_check': {
+      // A value sealed under the master key: a start with another key is refused before it
+      // writes anything (crypto.ts, verifyMasterKey).
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('master_key_checks')
+          .addColumn('key_id', 'text', (c) => c.primaryKey())
+          .addColumn('ciphertext', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }

@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createServer } from 'node:net';
+import { runEdgecert } from '../helpers/process.js';
+import { removeDir } from '../helpers/server.js';
+
+/**
+ * Wrong keys and broken storage (issue: safe to face the internet), through the real CLI: a
+ * start whose master key cannot open the database exits 2 naming the key's origin, and a lost
+ * key file is never silently replaced; a full stdout and a database file truncated under the
+ * running process neither freeze nor crash it, and SIGTERM still exits 0.
+ */
+const TOKEN = 'f'.repeat(43);
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+
+/** Starts once (creating the database, its key check and a sealed managed-CA key), then stops. */
+async function initialised(env: Record<string, string> = {}): Promise<string> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'edgecert-faults-'));
+  const p = runEdgecert(['serve', '--api-listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], { EDGECERT_DATA_DIR: dataDir, EDGECERT_BOOTSTRAP_TOKEN: TOKEN, ...env });
+  const url = (await p.waitFor(/API listening on (\S+)/))[1]!;
+  const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+  const account = (await (await fetch(`${url}/accounts`, { headers })).json()).result[0].id;
+  const zone = (await (await fetch(`${url}/zones`, { method: 'POST', headers, body: JSON.stringify({ name: 'faults.example.com', account: { id: account } }) })).json()).result.id;
+  const put = await fetch(`${url}/zones/${zone}/certificate_authorities/hostname_associations`, { method: 'PUT', headers, body: JSON.stringify({ hostnames: ['app.faults.example.com'] }) });
+  assert.equal(put.status, 200, 'the managed CA (a sealed key) exists');
+  p.child.kill('SIGTERM');
+  assert.equal(await p.exited, 0);
+  return dataDir;
+}
+
+async function refusedStart(dataDir: string, env: Record<string, string>, names: RegExp) {
+  const p = runEdgecert(['serve', '--api-listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], { EDGECERT_DATA_DIR: dataDir, EDGECERT_BOOTSTRAP_TOKEN: TOKEN, ...env });
+  assert.equal(await p.exited, 2, p.stdout() + p.stderr());
+  const lines = p.stderr().trim().split('\n');
+  assert.equal(lines.length, 1, p.stderr());
+  assert.match(lines[0]!, names);
+  assert.doesNotMatch(p.stdout(), /listening/);
+}
+
+test('another valid EDGECERT_MASTER_KEY: exit 2 naming the variable', async () => {
+  const key = randomBytes(32).toString('base64');
+  const dataDir = await initialised({ EDGECERT_MASTER_KEY: key });
+  try {
+    await refusedStart(dataDir, { EDGECERT_MASTER_KEY: randomBytes(32).toString('base64') }, /EDGECERT_MASTER_KEY.*not the master key/);
+    // Without the variable, the key file (never written: the variable was used) is not generated either.
+    await refusedStart(dataDir, {}, /master\.key.*missing/);
+    assert.equal(existsSync(path.join(dataDir, 'master.key')), false);
+  } finally {
+    removeDir(dataDir);
+  }
+});
+
+test('a bit-flipped or deleted key file: exit 2 naming the file, never a new key', async () => {
+  const dataDir = await initialised();
+  const file = path.join(dataDir, 'master.key');
+  try {
+    const original = readFileSync(file, 'utf8');
+    const key = Buffer.from(original.trim(), 'base64');
+    key[7]! ^= 0x10;
+    writeFileSync(file, key.toString('base64') + '\n');
+    await refusedStart(dataDir, {}, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}.*not the master key`));
+    rmSync(file);
+    await refusedStart(dataDir, {}, /master\.key.*missing.*sealed/);
+    assert.equal(existsSync(file), false, 'no key was generated in its place');
+    writeFileSync(file, original);
+    const p = runEdgecert(['serve', '--api-listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], { EDGECERT_DATA_DIR: dataDir, EDGECERT_BOOTSTRAP_TOKEN: TOKEN });
+    await p.waitFor(/API listening/);
+    p.child.kill('SIGTERM');
+    assert.equal(await p.exited, 0, 'the right key starts');
+  } finally {
+    removeDir(dataDir);
+  }
+});
+
+test('a database from before the key check: a sealed row proves the key, or refuses it', async () => {
+  const dataDir = await initialised();
+  try {
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(path.join(dataDir, 'edgecert.db'));
+    db.prepare('delete from master_key_checks').run();
+    db.close();
+    await refusedStart(dataDir, { EDGECERT_MASTER_KEY: randomBytes(32).toString('base64') }, /EDGECERT_MASTER_KEY.*not the master key/);
+    const p = runEdgecert(['serve', '--api-listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], { EDGECERT_DATA_DIR: dataDir, EDGECERT_BOOTSTRAP_TOKEN: TOKEN });
+    await p.waitFor(/API listening/);
+    p.child.kill('SIGTERM');
+    assert.equal(await p.exited, 0);
+    const again = new Database(path.join(dataDir, 'edgecert.db'));
+    assert.equal((again.prepare('select count(*) as n from master_key_checks').get() as { n: number }).n, 1, 'the check is written once the key is proven');
+    again.close();
+  } finally {
+    removeDir(dataDir);
+  }
+});
