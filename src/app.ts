@@ -5,7 +5,7 @@ import type { Timeouts } from './config.js';
 import { authenticate } from './api/auth.js';
 import { failure } from './api/envelope.js';
 import { ApiError, Errors } from './api/errors.js';
-import { StoreBusyError } from './storage/connect.js';
+import { StoreBusyError, StoreUnwritableError } from './storage/connect.js';
 import { tokensRepository } from './resources/tokens/repository.js';
 import { AccountsService } from './resources/accounts/service.js';
 import { accountRoutes } from './resources/accounts/routes.js';
@@ -120,7 +120,7 @@ export function buildApp(ctx: AppContext, timeouts: Timeouts = DEFAULT_TIMEOUTS)
 
   app.setErrorHandler(async (error: FastifyError | ApiError, req, reply) => {
     const apiError = toApiError(error, req.url);
-    if (apiError.status === 503) req.log.warn({ reqId: req.id }, `refused with 503: ${error.message}`);
+    if (apiError.status === 503 || apiError.status === 507) req.log.warn({ reqId: req.id }, `refused with 503: ${error.message}`);
     else if (apiError.status >= 500) req.log.error({ err: error, reqId: req.id }, 'unexpected error');
     return reply.status(apiError.status).headers({ ...apiError.headers, ...retryHint(apiError.status) }).send(failure(apiError.errors));
   });
@@ -139,6 +139,7 @@ function toApiError(error: FastifyError | ApiError, url: string): ApiError {
   // Another process holds SQLite's write lock (a transaction gave up waiting, or a single
   // statement hit its busy timeout): nothing was written, and the request can be retried.
   if (error instanceof StoreBusyError) return Errors.databaseBusy(error.message);
+  if (error instanceof StoreUnwritableError) return Errors.storageUnwritable(error.message);
   if ((error as { code?: unknown }).code === 'SQLITE_BUSY') return Errors.databaseBusy('the database is locked by another process');
   const fe = error as FastifyError & { validationContext?: string };
   if (fe.validation) {

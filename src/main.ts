@@ -1,6 +1,7 @@
 import { loadConfig, ConfigError } from './config.js';
 import { openContext, startServer } from './server.js';
 import { TokensService } from './resources/tokens/service.js';
+import { flushLogs } from './lib/logger.js';
 
 const USAGE = `usage:
   edgecert serve [--role api|edge|all] [--api-listen host:port] [--data-dir dir] ...
@@ -30,6 +31,9 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 async function serve(argv: string[]): Promise<void> {
+  // The few lines printed to stdout (address, first token) must not crash the process when
+  // stdout fails (a full disk, a closed pipe): the server runs on without them.
+  process.stdout.on('error', () => undefined);
   const config = loadConfig(process.env, argv);
   const running = await startServer(config);
   const log = running.ctx.log;
@@ -52,9 +56,13 @@ async function serve(argv: string[]): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down');
     running.close().then(
-      () => process.exit(0),
+      () => {
+        flushLogs();
+        process.exit(0);
+      },
       (err) => {
         log.error({ err }, 'error during shutdown');
+        flushLogs();
         process.exit(1);
       },
     );

@@ -114,7 +114,9 @@ export async function startServer(config: Config, opts: { clock?: Clock; log?: N
           await Promise.all([app?.close(), edge?.close()]);
         } finally {
           clearTimeout(timer);
-          await ctx.store.close();
+          // A database that can no longer be written (a full or read-only disk) is left as it is:
+          // shutdown still completes, and the next start recovers it like after a crash.
+          await ctx.store.close().catch((err) => ctx.log.warn({ err }, 'the database could not be closed cleanly'));
         }
       })()),
   };

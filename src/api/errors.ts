@@ -124,6 +124,8 @@ export const Errors = {
   associationHostnameOutsideZone: (hostname: string) =>
     e(400, 1823, `The hostname ${hostname} does not belong to this zone: use the zone name, a subdomain of it, or one of its custom hostnames.`),
   associationNotCa: () => e(400, 1824, 'The mTLS certificate is not a CA certificate (ca: false); only CAs can be associated with hostnames.'),
+  storageUnwritable: (why: string) =>
+    e(507, 1828, `Nothing was changed: the database cannot be written (${why}). The operator must make the data directory writable again.`),
   rsaKeyTooLarge: (bits: number, max: number) =>
     e(400, 1827, `The certificate's RSA key has ${bits} bits; RSA keys above ${max} bits are not accepted, since each handshake would cost many times the CPU of a 2048-bit key. Use RSA 2048-${max} or ECDSA P-256/P-384.`),
   tokenNotFound: () => e(404, 1830, 'The API token was not found.'),

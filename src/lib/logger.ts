@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { LogDestination } from './log-destination.js';
 
 export type { Logger };
 
@@ -26,6 +27,17 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
         censor: '[redacted]',
       },
     },
-    destination as pino.DestinationStream | undefined,
+    (destination ?? stdoutDestination()) as pino.DestinationStream,
   );
+}
+
+let stdout: LogDestination | undefined;
+/** One non-blocking writer for stdout, shared by every logger of the process. */
+function stdoutDestination(): LogDestination {
+  return (stdout ??= new LogDestination(1));
+}
+
+/** Writes what stdout's log queue still holds (at exit). */
+export function flushLogs(): void {
+  stdout?.flushSync();
 }

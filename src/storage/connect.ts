@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider } from 'kysely';
 import type { Database, Db } from './schema.js';
@@ -50,8 +50,9 @@ async function openSqlite(file: string): Promise<Store> {
   database.pragma('foreign_keys = ON');
   // Keep the hot part of the database in process memory (pages are ~2 KB of certificate PEM each).
   database.pragma('cache_size = -65536');
-  // Reads through a memory map: no read() syscall and copy per page once the file outgrows the cache.
-  database.pragma('mmap_size = 1073741824');
+  // No memory-mapped I/O (mmap_size stays 0): an I/O error on a mapped page is a SIGBUS that
+  // kills the process (a file made immutable or truncated under it ended SIGTERM in SIGBUS),
+  // where read() returns an error SQLite reports. SQLite's own page cache above holds hot pages.
   const busyTimeout = new BusyTimeout(database);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database, busyTimeout) }) });
   return {
@@ -61,6 +62,8 @@ async function openSqlite(file: string): Promise<Store> {
     transaction: (fn) =>
       // One connection, held for the whole transaction: Kysely's SQLite driver serialises users of it.
       db.connection().execute(async (conn) => {
+        const unwritable = unwritableFile(file);
+        if (unwritable) throw new StoreUnwritableError(unwritable);
         await beginImmediate(conn, busyTimeout);
         try {
           const result = await fn(conn);
@@ -78,8 +81,42 @@ async function openSqlite(file: string): Promise<Store> {
     // transaction, and the answer must say so on both databases.
     lockRow: async (trx, table, id) => (await trx.selectFrom(table).select('id').where('id', '=', id).executeTakeFirst()) !== undefined,
     migrate: () => runMigrations(db, 'sqlite'),
-    close: () => db.destroy(),
+    close: async () => {
+      // Closing the last connection checkpoints the WAL and writes the WAL index, which SQLite
+      // keeps in a memory-mapped -shm file: if that file cannot be written (an immutable or
+      // read-only data directory), the write is a SIGBUS that kills the process. Such a database
+      // is left open (as after a crash, the WAL is replayed on the next start); the caller exits
+      // without closing it (process.exit runs no addon clean-up).
+      const unwritable = unwritableFile(file);
+      if (unwritable) throw new StoreUnwritableError(unwritable);
+      await db.destroy();
+    },
   };
+}
+
+/** The database's WAL index cannot be written: nothing was written (or, at close, it was left open). */
+export class StoreUnwritableError extends Error {
+  constructor(readonly path: string) {
+    super(`${path} cannot be written`);
+  }
+}
+
+/**
+ * The WAL index (`-shm`) when it cannot be written, else undefined. It is the one file SQLite
+ * writes through a memory map; a failed write to the others is an error SQLite returns. One
+ * access() call: cheap next to a write transaction. (A file made read-only between this check
+ * and the write still ends in SIGBUS: SQLite offers no WAL index outside a memory map that other
+ * processes can share.)
+ */
+function unwritableFile(file: string): string | undefined {
+  if (file === ':memory:') return undefined;
+  const shm = `${file}-shm`;
+  try {
+    accessSync(shm, constants.W_OK);
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : shm;
+  }
 }
 
 // Compiled once: they run in every write transaction.

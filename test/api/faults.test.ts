@@ -102,3 +102,74 @@ test('a database from before the key check: a sealed row proves the key, or refu
     removeDir(dataDir);
   }
 });
+
+test('stdout on a full disk (/dev/full): the server starts, answers, logs nothing to it, and SIGTERM exits 0', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'edgecert-faults-'));
+  const { openSync, closeSync } = await import('node:fs');
+  const { spawn } = await import('node:child_process');
+  const { BIN } = await import('../helpers/process.js');
+  const full = openSync('/dev/full', 'w');
+  try {
+    const port = await freePort();
+    const child = spawn(process.execPath, [BIN, 'serve', '--api-listen', `127.0.0.1:${port}`, '--edge-listen', '127.0.0.1:0', '--log-level', 'debug'], {
+      env: { PATH: process.env.PATH ?? '', EDGECERT_DATA_DIR: dataDir, EDGECERT_BOOTSTRAP_TOKEN: TOKEN },
+      stdio: ['ignore', full, 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    const base = `http://127.0.0.1:${port}`;
+    let up = false;
+    for (let i = 0; i < 200 && !up; i++) {
+      up = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+      if (!up) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(up, `the server came up: ${stderr}`);
+    // Every request is logged (debug): each log write fails with ENOSPC.
+    const headers = { authorization: `Bearer ${TOKEN}` };
+    for (let i = 0; i < 50; i++) assert.equal((await fetch(`${base}/client/v4/zones`, { headers })).status, 200);
+    const started = Date.now();
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    assert.ok(Date.now() - started < 2000, 'not frozen in a write loop');
+    child.kill('SIGTERM');
+    assert.deepEqual(await exited, { code: 0, signal: null }, stderr);
+  } finally {
+    closeSync(full);
+    removeDir(dataDir);
+  }
+});
+
+test('the data directory made immutable under a running server: reads still answer, writes fail with an error, SIGTERM exits 0 (no SIGBUS)', async (t) => {
+  const dataDir = await initialised();
+  const { execFileSync } = await import('node:child_process');
+  const chattr = (flag: string) => execFileSync('chattr', ['-R', flag, dataDir], { stdio: 'pipe' });
+  try {
+    chattr('+i');
+    chattr('-i');
+  } catch (err) {
+    t.skip(`chattr +i is not supported here (${(err as Error).message.split('\n')[0]})`);
+    removeDir(dataDir);
+    return;
+  }
+  const p = runEdgecert(['serve', '--api-listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], { EDGECERT_DATA_DIR: dataDir, EDGECERT_BOOTSTRAP_TOKEN: TOKEN });
+  try {
+    const url = (await p.waitFor(/API listening on (\S+)/))[1]!;
+    const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    assert.equal((await fetch(`${url}/zones`, { headers })).status, 200);
+    chattr('+i');
+    assert.equal((await fetch(`${url}/zones`, { headers })).status, 200, 'reads are answered');
+    const account = (await (await fetch(`${url}/accounts`, { headers })).json()).result[0].id;
+    const write = await fetch(`${url}/zones`, { method: 'POST', headers, body: JSON.stringify({ name: 'frozen.example.com', account: { id: account } }) });
+    assert.ok(write.status >= 500 && write.status < 600, `a write fails as a server-side fault: ${write.status}`);
+    p.child.kill('SIGTERM');
+    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      if (p.child.exitCode !== null || p.child.signalCode !== null) resolve({ code: p.child.exitCode, signal: p.child.signalCode });
+      else p.child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    assert.deepEqual(exit, { code: 0, signal: null }, p.stderr());
+  } finally {
+    p.child.kill('SIGKILL');
+    chattr('-i');
+    removeDir(dataDir);
+  }
+});
