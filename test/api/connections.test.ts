@@ -5,14 +5,15 @@ import { startTestServer, removeDir, type TestServer } from '../helpers/server.j
 
 /**
  * The API's connection timeouts (issue: safe to face the internet): silent, dribbling and idle
- * kept-alive connections are closed; the variables set them. Short values keep the waits short.
+ * kept-alive connections are closed; the variables set them. Short values keep the waits short;
+ * the inactivity timeout is long, so that it cannot be what closes them.
  */
 let s: TestServer;
 const HEADERS_MS = 1000;
 const KEEPALIVE_MS = 1500;
 
 before(async () => {
-  s = await startTestServer({ env: { EDGECERT_HEADERS_TIMEOUT: `${HEADERS_MS}ms`, EDGECERT_KEEPALIVE_TIMEOUT: `${KEEPALIVE_MS}ms`, EDGECERT_IDLE_TIMEOUT: '3s' } });
+  s = await startTestServer({ env: { EDGECERT_HEADERS_TIMEOUT: `${HEADERS_MS}ms`, EDGECERT_KEEPALIVE_TIMEOUT: `${KEEPALIVE_MS}ms`, EDGECERT_IDLE_TIMEOUT: '60s' } });
 });
 after(async () => {
   await s.close();
