@@ -134,8 +134,8 @@ export class OriginProxy {
   }
 }
 
-export function plain(res: Response, status: number, text: string, extraHeaders: Record<string, string> = {}): void {
+export function plain(res: Response, status: number, text: string): void {
   if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), ...extraHeaders } as never);
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) } as never);
   res.end(text);
 }
