@@ -412,3 +412,38 @@ test('origin pools are bounded and released when idle', async () => {
   assert.equal(proxy.poolCount, 0, 'idle pools released');
   assert.equal((await request(edge, { servername: 'pools.customer-front.com', ca })).status, 200, 'and made again on demand');
 });
+
+test('at the total connection cap, an idle connection of the busiest address makes room for a new client', async () => {
+  const small = await startTestServer({
+    trustPem: pki.trustPem,
+    env: { EDGECERT_ORIGIN_SCHEME: 'http', EDGECERT_ORIGIN_PORT: String(origin.port), EDGECERT_EDGE_MAX_CONNECTIONS: '6', EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP: '100' },
+  });
+  try {
+    const zone = (await small.client.zones.create({ name: 'cap-saas.com', account: { id: small.accountId } })).id;
+    await small.api('PUT', `/zones/${zone}/custom_hostnames/fallback_origin`, { origin: 'localhost' });
+    const leaf = await pki.leaf({ hosts: ['cap.customer-front.com'], keyType: 'ecdsa' });
+    await small.api('POST', `/zones/${zone}/custom_hostnames`, { hostname: 'cap.customer-front.com', ssl: { custom_certificate: leaf.chainPem, custom_key: leaf.keyPem } });
+    await small.running.edge!.sync.settle();
+    const [host, port] = splitAddress(small.running.edgeAddress!);
+    const hoard = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const socket = net.connect({ host, port, localAddress: '127.0.0.2' });
+          socket.on('error', () => undefined);
+          socket.resume();
+          socket.once('connect', () => resolve(socket));
+          socket.once('error', reject);
+        }),
+      ),
+    );
+    await eventually(async () => small.running.edge!.connectionCount, (n) => n === 6, 'six connections held');
+    const res = await request(small.running.edgeAddress!, { servername: 'cap.customer-front.com', ca });
+    assert.equal(res.status, 200, 'the newcomer is served');
+    assert.equal(small.running.edge!.refused.evicted, 1);
+    await eventually(async () => hoard.filter((s) => s.destroyed || s.readyState !== 'open').length, (n) => n === 1, 'one hoarded connection was closed');
+    for (const s of hoard) s.destroy();
+  } finally {
+    await small.close();
+    removeDir(small.dataDir);
+  }
+});
