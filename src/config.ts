@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
 /** One typed configuration, read from EDGECERT_* variables; every variable also has a flag. */
@@ -23,6 +24,12 @@ export interface Config {
   /** Open edge connections in all, and from one client address. */
   edgeMaxConnections: number;
   edgeMaxConnectionsPerIp: number;
+  /** Edge processes sharing the edge listener (1: the edge runs in the API's process). */
+  edgeWorkers: number;
+  /** TLS session resumption with tickets shared by every worker and node. */
+  tlsResumption: boolean;
+  /** How long a ticket key issues tickets; it then decrypts for two more periods. */
+  ticketKeyRotationMs: number;
 }
 
 export interface Timeouts {
@@ -64,6 +71,9 @@ export const VARIABLES = [
   'EDGECERT_IDLE_TIMEOUT',
   'EDGECERT_EDGE_MAX_CONNECTIONS',
   'EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP',
+  'EDGECERT_EDGE_WORKERS',
+  'EDGECERT_TLS_RESUMPTION',
+  'EDGECERT_TLS_TICKET_ROTATION',
 ] as const;
 
 export const flagFor = (variable: string): string =>
@@ -101,12 +111,12 @@ function parseListen(variable: string, value: string): { host: string; port: num
   return { host, port };
 }
 
-/** `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds; between 100 ms and 1 h. */
-export function parseDuration(variable: string, value: string): number {
+/** `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds; between `min` and `max` (100 ms and 1 h by default). */
+export function parseDuration(variable: string, value: string, bounds: { min: number; max: number; text: string } = { min: 100, max: 3_600_000, text: '100ms to 1h' }): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
   const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'] : NaN;
-  if (!(ms >= 100 && ms <= 3_600_000)) {
-    throw new ConfigError(variable, `expected a duration from 100ms to 1h (like 500ms, 10s, 2m), got "${value}"`);
+  if (!(ms >= bounds.min && ms <= bounds.max)) {
+    throw new ConfigError(variable, `expected a duration from ${bounds.text} (like 500ms, 10s, 2m), got "${value}"`);
   }
   return Math.round(ms);
 }
@@ -158,6 +168,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   };
   const edgeMaxConnections = parseCount('EDGECERT_EDGE_MAX_CONNECTIONS', s.EDGECERT_EDGE_MAX_CONNECTIONS, 10_000, 1_000_000);
   const edgeMaxConnectionsPerIp = parseCount('EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP', s.EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP, 256, 1_000_000);
+  const edgeWorkers = parseCount('EDGECERT_EDGE_WORKERS', s.EDGECERT_EDGE_WORKERS, availableParallelism(), 256);
+  const resumption = s.EDGECERT_TLS_RESUMPTION ?? 'on';
+  if (resumption !== 'on' && resumption !== 'off') throw new ConfigError('EDGECERT_TLS_RESUMPTION', `must be on or off, got "${resumption}"`);
+  const ticketKeyRotationMs = parseDuration('EDGECERT_TLS_TICKET_ROTATION', s.EDGECERT_TLS_TICKET_ROTATION ?? '1h', { min: 10_000, max: 86_400_000, text: '10s to 24h' });
   const bootstrapToken = s.EDGECERT_BOOTSTRAP_TOKEN;
   if (bootstrapToken !== undefined && !/^[A-Za-z0-9_-]{40,}$/.test(bootstrapToken)) {
     throw new ConfigError('EDGECERT_BOOTSTRAP_TOKEN', 'must be at least 40 url-safe characters (A-Z a-z 0-9 _ -)');
@@ -190,6 +204,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     timeouts,
     edgeMaxConnections,
     edgeMaxConnectionsPerIp,
+    edgeWorkers,
+    tlsResumption: resumption === 'on',
+    ticketKeyRotationMs,
     originScheme: scheme,
     originPort,
     logLevel,

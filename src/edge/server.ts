@@ -9,10 +9,11 @@ import { HostnameIndex } from './hostname-index.js';
 import { OriginProxy, plain, type ClientCertificate } from './proxy.js';
 import { SiteCache, type Site, type TlsProfile } from './sites.js';
 import { EdgeSync } from './sync.js';
+import { TicketKeyRing } from './ticket-keys.js';
 
 const CONN = Symbol('edgecert.connection');
 
-type EdgeConfig = Pick<Config, 'edgeListen' | 'originScheme' | 'originPort' | 'tlsCacheSize' | 'timeouts' | 'edgeMaxConnections' | 'edgeMaxConnectionsPerIp'>;
+type EdgeConfig = Pick<Config, 'edgeListen' | 'originScheme' | 'originPort' | 'tlsCacheSize' | 'timeouts' | 'edgeMaxConnections' | 'edgeMaxConnectionsPerIp' | 'tlsResumption' | 'ticketKeyRotationMs'>;
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
 
@@ -57,6 +58,7 @@ export class Edge {
   readonly sites: SiteCache;
   readonly sync: EdgeSync;
   readonly proxy: OriginProxy;
+  readonly tickets: TicketKeyRing | undefined;
   private readonly tcp: Server;
   private readonly http1;
   private readonly http2 = createHttp2Server({}, (req, res) => this.serve(req, res));
@@ -73,7 +75,8 @@ export class Edge {
     private readonly config: EdgeConfig,
   ) {
     const t = config.timeouts;
-    this.sites = new SiteCache(ctx, config.tlsCacheSize);
+    this.tickets = config.tlsResumption ? new TicketKeyRing(ctx, config.ticketKeyRotationMs) : undefined;
+    this.sites = new SiteCache(ctx, config.tlsCacheSize, this.tickets);
     this.sync = new EdgeSync(ctx, this.index, this.sites, {
       boundTo: (id) => this.bySite.has(id),
       boundInZone: (zoneId) => [...this.bySite.entries()].filter(([, set]) => zoneId === undefined || [...set].some((c) => c.binding?.site.zoneId === zoneId)).map(([id]) => id),
@@ -97,6 +100,7 @@ export class Edge {
 
   /** Loads the index, starts following changes, listens. Returns the edge's address. */
   async start(): Promise<string> {
+    await this.tickets?.start();
     await this.sync.start();
     await new Promise<void>((resolve, reject) => {
       this.tcp.once('error', reject);
@@ -315,6 +319,7 @@ export class Edge {
   }
 
   async close(): Promise<void> {
+    this.tickets?.stop();
     await this.sync.stop();
     await new Promise<void>((resolve) => this.tcp.close(() => resolve()));
     this.http1.closeIdleConnections();

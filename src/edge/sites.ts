@@ -1,4 +1,6 @@
+import { constants } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
+import type { TicketKeyRing } from './ticket-keys.js';
 import type { AppContext } from '../context.js';
 import { openSslCipherList } from '../pki/ciphers.js';
 import { packCertificatesRepository } from '../resources/certificate-packs/repository.js';
@@ -55,6 +57,8 @@ export class SiteCache {
   constructor(
     private readonly ctx: AppContext,
     private readonly capacity: number,
+    /** Shared session-ticket keys; without them, sessions are not resumed at all. */
+    private readonly tickets?: TicketKeyRing,
   ) {}
 
   get size(): number {
@@ -129,17 +133,26 @@ export class SiteCache {
       minVersion,
       maxVersion: settings.tls_1_3 === 'off' ? ('TLSv1.2' as const) : ('TLSv1.3' as const),
       ...(ciphers ? { ciphers } : {}),
+      // Resumption off: no tickets (and no server-side session cache: Node keeps none).
+      ...(this.tickets ? {} : { secureOptions: constants.SSL_OP_NO_TICKET }),
     };
 
+    const wildcard = row.hostname.startsWith('*.');
+    const fallback = await db.selectFrom('fallback_origins').select('origin').where('zone_id', '=', row.zone_id).executeTakeFirst();
+    const originHost = row.custom_origin_server ?? fallback?.origin ?? null;
+    const sni = row.custom_origin_sni === ':request_host_header:' ? row.hostname : row.custom_origin_sni;
+    const origin = originHost ? { host: originHost, servername: sni ?? originHost } : null;
+    const version = JSON.stringify([row.hostname, row.ssl_settings, origin, certificates.map((c) => [c.id, c.fingerprint_sha256, c.uploaded_on])]);
     // One TLS profile per distinct client-CA rule: the hostname's own, and for a wildcard the
     // rules of the names below it that have associations of their own.
-    const wildcard = row.hostname.startsWith('*.');
     const rules = await this.clientCaRules(row.zone_id, row.hostname, wildcard);
     const profiles = new Map<string, TlsProfile>();
     const profileOf = (rule: ClientCaRule): TlsProfile => {
       let profile = profiles.get(rule.key);
       if (!profile) {
         const context = createSecureContext({ ...tlsOptions, ...(rule.pems.length ? { ca: rule.pems } : {}) });
+        // A session resumes only for this hostname, this configuration and this client-CA rule.
+        this.tickets?.attach(context, `${id}|${version}|${rule.key}`);
         profile = { context, requestCert: rule.pems.length > 0, key: rule.key };
         profiles.set(rule.key, profile);
       }
@@ -149,10 +162,6 @@ export class SiteCache {
     const byName = new Map<string, TlsProfile>();
     for (const [name, rule] of rules) if (name !== row.hostname) byName.set(name, profileOf(rule));
 
-    const fallback = await db.selectFrom('fallback_origins').select('origin').where('zone_id', '=', row.zone_id).executeTakeFirst();
-    const originHost = row.custom_origin_server ?? fallback?.origin ?? null;
-    const sni = row.custom_origin_sni === ':request_host_header:' ? row.hostname : row.custom_origin_sni;
-    const origin = originHost ? { host: originHost, servername: sni ?? originHost } : null;
     return {
       id,
       hostname: row.hostname,
@@ -160,7 +169,7 @@ export class SiteCache {
       wildcard,
       alpn: settings.http2 === 'on' ? ALPN_H2 : ALPN_HTTP1,
       origin,
-      version: JSON.stringify([row.hostname, row.ssl_settings, origin, certificates.map((c) => [c.id, c.fingerprint_sha256, c.uploaded_on])]),
+      version,
       profileFor: (servedName) => byName.get(servedName) ?? own,
     };
   }

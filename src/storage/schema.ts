@@ -137,6 +137,17 @@ export interface MasterKeyChecksTable {
   created_at: string;
 }
 
+/** A TLS session-ticket key: `slot` = start of its issuing period / the rotation period. */
+export interface TlsTicketKeysTable {
+  slot: number;
+  /** The 16-byte key name, hex (the first bytes of every ticket it encrypts). */
+  name: string;
+  /** HMAC key then AES key (16 bytes each), sealed under the master key. */
+  key_ciphertext: string;
+  key_id: string;
+  created_at: string;
+}
+
 export interface ChangesTable {
   seq: Generated<number>;
   kind: string;
@@ -157,6 +168,7 @@ export interface Database {
   hostname_associations: HostnameAssociationsTable;
   changes: ChangesTable;
   master_key_checks: MasterKeyChecksTable;
+  tls_ticket_keys: TlsTicketKeysTable;
 }
 
 /** Repositories take either the database or a transaction. */

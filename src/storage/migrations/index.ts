@@ -198,5 +198,19 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '007_tls_ticket_keys': {
+      // Session-ticket keys shared by every edge worker and node (edge/ticket-keys.ts): one per
+      // rotation period ("slot"), sealed under the master key.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('tls_ticket_keys')
+          .addColumn('slot', 'bigint', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('key_ciphertext', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
