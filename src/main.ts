@@ -1,4 +1,7 @@
-import { loadConfig, ConfigError } from './config.js';
+import cluster from 'node:cluster';
+import { loadConfig, ConfigError, type Config } from './config.js';
+import { EdgeWorkers, type WorkerMessage } from './edge/workers.js';
+import type { Logger } from './lib/logger.js';
 import { openContext, startServer } from './server.js';
 import { TokensService } from './resources/tokens/service.js';
 import { flushLogs } from './lib/logger.js';
@@ -35,7 +38,11 @@ async function serve(argv: string[]): Promise<void> {
   // stdout fails (a full disk, a closed pipe): the server runs on without them.
   process.stdout.on('error', () => undefined);
   const config = loadConfig(process.env, argv);
-  const running = await startServer(config);
+  if (cluster.isWorker) return serveEdgeWorker(config);
+  const workers = config.role === 'api' ? 0 : config.edgeWorkers;
+  // One edge worker: today's shape, the edge in this process (beside the API unless --role edge).
+  // More: the edge in that many processes, the API (if any) in this one.
+  const running = await startServer(workers > 1 ? { ...config, role: config.role === 'edge' ? 'none' : 'api' } : config);
   const log = running.ctx.log;
   if (running.firstToken) {
     // Printed once, to the terminal only, never to the log.
@@ -45,17 +52,35 @@ async function serve(argv: string[]): Promise<void> {
     );
   }
   if (running.apiUrl) process.stdout.write(`edgecert: API listening on ${running.apiUrl}/client/v4\n`);
-  if (running.edge) {
-    const l = running.edge.sync.loaded;
-    process.stdout.write(`edgecert: edge indexed ${l.hostnames} hostnames in ${l.ms} ms (heap +${l.heapMiB.toFixed(1)} MiB)\n`);
-    process.stdout.write(`edgecert: edge listening on ${running.edgeAddress} (TLS)\n`);
+  let pool: EdgeWorkers | undefined;
+  if (workers > 1) {
+    pool = new EdgeWorkers(workers, log);
+    const first = await pool.start();
+    // Changes made through this process's API reach the workers at once (else by their poll).
+    running.ctx.changes.on('changed', () => pool!.broadcast({ type: 'changed' }));
+    printEdge(first.loaded, first.address);
+    process.stdout.write(`edgecert: ${workers} edge workers (pids ${pool.pids.join(', ')})\n`);
+  } else if (running.edge) {
+    printEdge(running.edge.sync.loaded, running.edgeAddress!);
   }
+  onSignals(async () => {
+    await Promise.all([pool?.stop(), running.close()]);
+  }, log);
+}
+
+function printEdge(l: { hostnames: number; ms: number; heapMiB: number }, address: string): void {
+  process.stdout.write(`edgecert: edge indexed ${l.hostnames} hostnames in ${l.ms} ms (heap +${l.heapMiB.toFixed(1)} MiB)\n`);
+  process.stdout.write(`edgecert: edge listening on ${address} (TLS)\n`);
+}
+
+/** SIGTERM / SIGINT: `close`, then exit 0 (1 if closing failed). */
+function onSignals(close: () => Promise<void>, log: Logger): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    running.close().then(
+    close().then(
       () => {
         flushLogs();
         process.exit(0);
@@ -69,6 +94,41 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  return void stop;
+}
+
+/**
+ * One edge worker of `serve` (workers.ts): an edge-only server on the shared listener, woken by
+ * the supervisor on changes, drained when it says so, when it goes away, or on a signal.
+ */
+async function serveEdgeWorker(config: Config): Promise<void> {
+  const running = await startServer({ ...config, role: 'edge' });
+  const log = running.ctx.log;
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    running.close().then(
+      () => {
+        flushLogs();
+        process.exit(0);
+      },
+      (err) => {
+        log.error({ err }, 'edge worker: error during shutdown');
+        flushLogs();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('message', (message: WorkerMessage) => {
+    if (message?.type === 'changed') running.edge?.sync.poke();
+    else if (message?.type === 'shutdown') stop();
+  });
+  // The supervisor is gone (killed): do not serve on unsupervised.
+  process.on('disconnect', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.send!({ type: 'listening', address: running.edgeAddress!, loaded: running.edge!.sync.loaded } satisfies WorkerMessage);
 }
 
 async function migrate(argv: string[]): Promise<void> {

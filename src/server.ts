@@ -32,7 +32,7 @@ export interface Running {
 }
 
 /** Opens storage (migrating it), builds the context, and the API. Shared by `serve`, the CLI and tests. */
-export async function openContext(config: Config, opts: { clock?: Clock; log?: NodeJS.WritableStream } = {}) {
+export async function openContext(config: Pick<Config, 'logLevel' | 'databaseUrl' | 'masterKey' | 'dataDir' | 'trustCaFile' | 'bootstrapToken' | 'bootstrapEmail' | 'bootstrapApiKey'>, opts: { clock?: Clock; log?: NodeJS.WritableStream } = {}) {
   const log = createLogger(config.logLevel, opts.log);
   const store = await openStore(config.databaseUrl);
   await store.migrate();
@@ -61,7 +61,13 @@ export async function openContext(config: Config, opts: { clock?: Clock; log?: N
   return { ctx, accountCreated: account.created };
 }
 
-export async function startServer(config: Config, opts: { clock?: Clock; log?: NodeJS.WritableStream } = {}): Promise<Running> {
+/**
+ * Starts what `config.role` asks for: `api`, `edge`, `all`, or `none` (storage opened, migrated
+ * and its master key checked, nothing served: the supervisor of edge workers under --role edge).
+ */
+export async function startServer(config: Omit<Config, 'role'> & { role: Config['role'] | 'none' }, opts: { clock?: Clock; log?: NodeJS.WritableStream } = {}): Promise<Running> {
+  const serveApi = config.role === 'api' || config.role === 'all';
+  const serveEdge = config.role === 'edge' || config.role === 'all';
   const { ctx, accountCreated } = await openContext(config, opts);
   let firstToken: string | undefined;
   if (accountCreated) {
@@ -73,7 +79,7 @@ export async function startServer(config: Config, opts: { clock?: Clock; log?: N
   }
   let app: FastifyInstance | undefined;
   let apiUrl: string | undefined;
-  if (config.role !== 'edge') {
+  if (serveApi) {
     app = buildApp(ctx, config.timeouts).app;
     await app.listen({ host: config.apiListen.host, port: config.apiListen.port });
     const address = app.server.address() as AddressInfo;
@@ -82,7 +88,7 @@ export async function startServer(config: Config, opts: { clock?: Clock; log?: N
   }
   // The change feed only has to cover edges that are briefly behind; older rows are pruned.
   let pruner: NodeJS.Timeout | undefined;
-  if (config.role !== 'edge') {
+  if (serveApi) {
     const prune = () =>
       void ctx.changes
         .prune(ctx.store.db, isoTimestamp(new Date(ctx.clock.now().getTime() - CHANGE_RETENTION_MS)))
@@ -93,7 +99,7 @@ export async function startServer(config: Config, opts: { clock?: Clock; log?: N
   }
   let edge: Edge | undefined;
   let edgeAddress: string | undefined;
-  if (config.role !== 'api') {
+  if (serveEdge) {
     edge = new Edge(ctx, config);
     edgeAddress = await edge.start();
   }
