@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { loadConfig, ConfigError, type Config } from './config.js';
 import { EdgeWorkers, type WorkerMessage } from './edge/workers.js';
 import type { Logger } from './lib/logger.js';
-import { openContext, startServer } from './server.js';
+import { openContext, startServer, type Running } from './server.js';
 import { TokensService } from './resources/tokens/service.js';
 import { flushLogs } from './lib/logger.js';
 
@@ -52,20 +52,24 @@ async function serve(argv: string[]): Promise<void> {
     );
   }
   if (running.apiUrl) process.stdout.write(`edgecert: API listening on ${running.apiUrl}/client/v4\n`);
-  let pool: EdgeWorkers | undefined;
-  if (workers > 1) {
-    pool = new EdgeWorkers(workers, log);
-    const first = await pool.start();
+  const pool = workers > 1 ? new EdgeWorkers(workers, log) : undefined;
+  // Signals first: a SIGTERM while the workers start still drains whatever has started.
+  const stopping = onSignals(async () => {
+    await Promise.all([pool?.stop(), running.close()]);
+  }, log);
+  if (pool) {
+    const first = await pool.start().catch((err: Error) => {
+      if (stopping()) return undefined; // shut down while starting: not an error
+      throw err;
+    });
+    if (!first) return;
     // Changes made through this process's API reach the workers at once (else by their poll).
-    running.ctx.changes.on('changed', () => pool!.broadcast({ type: 'changed' }));
+    running.ctx.changes.on('changed', () => pool.broadcast({ type: 'changed' }));
     printEdge(first.loaded, first.address);
     process.stdout.write(`edgecert: ${workers} edge workers (pids ${pool.pids.join(', ')})\n`);
   } else if (running.edge) {
     printEdge(running.edge.sync.loaded, running.edgeAddress!);
   }
-  onSignals(async () => {
-    await Promise.all([pool?.stop(), running.close()]);
-  }, log);
 }
 
 function printEdge(l: { hostnames: number; ms: number; heapMiB: number }, address: string): void {
@@ -73,8 +77,8 @@ function printEdge(l: { hostnames: number; ms: number; heapMiB: number }, addres
   process.stdout.write(`edgecert: edge listening on ${address} (TLS)\n`);
 }
 
-/** SIGTERM / SIGINT: `close`, then exit 0 (1 if closing failed). */
-function onSignals(close: () => Promise<void>, log: Logger): void {
+/** SIGTERM / SIGINT: `close`, then exit 0 (1 if closing failed). Returns: has a signal come? */
+function onSignals(close: () => Promise<void>, log: Logger): () => boolean {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -94,7 +98,7 @@ function onSignals(close: () => Promise<void>, log: Logger): void {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  return void stop;
+  return () => stopping;
 }
 
 /**
@@ -102,33 +106,40 @@ function onSignals(close: () => Promise<void>, log: Logger): void {
  * the supervisor on changes, drained when it says so, when it goes away, or on a signal.
  */
 async function serveEdgeWorker(config: Config): Promise<void> {
-  const running = await startServer({ ...config, role: 'edge' });
-  const log = running.ctx.log;
+  let running: Running | undefined;
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
+    // Asked to stop while still starting: stopped once started (below).
+    if (!running) return;
     running.close().then(
       () => {
         flushLogs();
         process.exit(0);
       },
       (err) => {
-        log.error({ err }, 'edge worker: error during shutdown');
+        running!.ctx.log.error({ err }, 'edge worker: error during shutdown');
         flushLogs();
         process.exit(1);
       },
     );
   };
+  // Listened for before anything else, so that no message or signal is missed while starting.
   process.on('message', (message: WorkerMessage) => {
-    if (message?.type === 'changed') running.edge?.sync.poke();
+    if (message?.type === 'changed') running?.edge?.sync.poke();
     else if (message?.type === 'shutdown') stop();
   });
   // The supervisor is gone (killed): do not serve on unsupervised.
   process.on('disconnect', stop);
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  process.send!({ type: 'listening', address: running.edgeAddress!, loaded: running.edge!.sync.loaded } satisfies WorkerMessage);
+  running = await startServer({ ...config, role: 'edge' });
+  if (stopping) {
+    stopping = false;
+    return stop();
+  }
+  process.send?.({ type: 'listening', address: running.edgeAddress!, loaded: running.edge!.sync.loaded } satisfies WorkerMessage);
 }
 
 async function migrate(argv: string[]): Promise<void> {
