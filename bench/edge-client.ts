@@ -3,12 +3,13 @@ import https from 'node:https';
 
 /**
  * Load generator for bench/edge.ts, run in its own process pinned to the other core. Sends SNI,
- * never resumes a session (no session is passed back), verifies nothing (client CPU is not what
- * is measured). Prints one JSON line of results.
+ * verifies nothing (client CPU is not what is measured). Full handshakes never resume (no session
+ * is passed back); `resume` takes one ticket, then offers it on every connection and counts
+ * the handshakes that were not resumed as failures. Prints one JSON line of results.
  */
 const args = JSON.parse(process.argv[2]!) as {
   address: string;
-  mode: 'cold' | 'handshake' | 'keepalive';
+  mode: 'cold' | 'handshake' | 'resume' | 'keepalive';
   sigalgs?: 'ecdsa' | 'rsa';
   seconds?: number;
   concurrency: number;
@@ -20,7 +21,7 @@ const host = args.address.slice(0, i);
 const port = Number(args.address.slice(i + 1));
 const SIGALGS = { ecdsa: 'ecdsa_secp256r1_sha256', rsa: 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256' };
 
-function handshakeOnce(servername: string): Promise<boolean> {
+function handshakeOnce(servername: string, session?: Buffer): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = tls.connect({
       host,
@@ -28,13 +29,28 @@ function handshakeOnce(servername: string): Promise<boolean> {
       servername,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.3',
+      session,
       ...(args.sigalgs ? { sigalgs: SIGALGS[args.sigalgs] } : {}),
     });
     socket.once('secureConnect', () => {
+      const resumed = socket.isSessionReused();
       socket.destroy();
-      resolve(true);
+      resolve(session ? resumed : true);
     });
     socket.once('error', () => resolve(false));
+  });
+}
+
+/** One ticket for `servername` (TLS 1.3 sends it after the handshake). */
+function ticketFor(servername: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host, port, servername, rejectUnauthorized: false, minVersion: 'TLSv1.3', ...(args.sigalgs ? { sigalgs: SIGALGS[args.sigalgs] } : {}) });
+    socket.once('session', (session) => {
+      socket.destroy();
+      resolve(session);
+    });
+    socket.resume();
+    socket.once('error', reject);
   });
 }
 
@@ -51,6 +67,10 @@ async function timed(op: () => Promise<boolean>) {
 
 if (args.mode === 'cold') {
   for (let n = 0; n < args.count!; n++) await timed(() => handshakeOnce(`t${n}.bench.test`));
+} else if (args.mode === 'resume') {
+  const session = await ticketFor('t0.bench.test');
+  const end = Date.now() + args.seconds! * 1000;
+  await Promise.all(Array.from({ length: args.concurrency }, async () => { while (Date.now() < end) await timed(() => handshakeOnce('t0.bench.test', session)); }));
 } else if (args.mode === 'handshake') {
   const end = Date.now() + args.seconds! * 1000;
   let n = 0;

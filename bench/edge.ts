@@ -136,6 +136,8 @@ export async function benchEdge(): Promise<void> {
     EDGECERT_ORIGIN_PORT: String(originPort),
     EDGECERT_LOG_LEVEL: 'warn',
     EDGECERT_TLS_CACHE_SIZE: String(CONTEXTS + 1000),
+    // One process: pinned to core 0 and measured alone (benchWorkers measures several).
+    EDGECERT_EDGE_WORKERS: '1',
   }, process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []);
   let nginx: ChildProcess | undefined;
   try {
@@ -170,6 +172,7 @@ export async function benchEdge(): Promise<void> {
     results.edgeEcdsa = await phase('edgecert full handshakes, TLS 1.3 ECDSA', [pid], { address, mode: 'handshake', sigalgs: 'ecdsa', seconds: SECONDS, concurrency: 8, hosts: 1 });
     results.edgeRsa = await phase('edgecert full handshakes, TLS 1.3 RSA', [pid], { address, mode: 'handshake', sigalgs: 'rsa', seconds: SECONDS, concurrency: 8, hosts: 1 });
     results.edgeKeepAlive = await phase('edgecert keep-alive requests (HTTP/1.1)', [pid], { address, mode: 'keepalive', seconds: SECONDS, concurrency: 16 });
+    results.edgeResumed = await phase('edgecert resumed handshakes, TLS 1.3 ECDSA', [pid], { address, mode: 'resume', sigalgs: 'ecdsa', seconds: SECONDS, concurrency: 8 });
 
     // A plain Node TLS server with one context and the same certificates: what Node itself costs.
     writeFileSync(path.join(dir, 'plain.json'), JSON.stringify({ key: [rsa.keyPem, ecdsa.keyPem], cert: [rsa.chainPem, ecdsa.chainPem] }));
@@ -187,6 +190,8 @@ export async function benchEdge(): Promise<void> {
       writeFileSync(path.join(dir, 'rsa.key'), rsa.keyPem);
       writeFileSync(path.join(dir, 'ecdsa.pem'), ecdsa.chainPem);
       writeFileSync(path.join(dir, 'ecdsa.key'), ecdsa.keyPem);
+      // Tickets on, as edgecert issues them: full handshakes cost the ticket on both sides.
+      writeFileSync(path.join(dir, 'ticket.key'), randomBytes(80));
       writeFileSync(
         path.join(dir, 'nginx.conf'),
         `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/nginx-error.log;
@@ -196,7 +201,7 @@ http { access_log off;
   server { listen 127.0.0.1:0 ssl; server_name *.bench.test;
     ssl_certificate ${dir}/rsa.pem; ssl_certificate_key ${dir}/rsa.key;
     ssl_certificate ${dir}/ecdsa.pem; ssl_certificate_key ${dir}/ecdsa.key;
-    ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache off; ssl_session_tickets off;
+    ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache off; ssl_session_tickets on; ssl_session_ticket_key ${dir}/ticket.key;
     location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 `.replace('127.0.0.1:0', `127.0.0.1:${18443 + Math.floor(Math.random() * 1000)}`),
       );
@@ -210,11 +215,18 @@ http { access_log off;
       results.nginxEcdsa = await phase('nginx full handshakes, TLS 1.3 ECDSA', pids, { address: nginxAddress, mode: 'handshake', sigalgs: 'ecdsa', seconds: SECONDS, concurrency: 8, hosts: 1 });
       results.nginxRsa = await phase('nginx full handshakes, TLS 1.3 RSA', pids, { address: nginxAddress, mode: 'handshake', sigalgs: 'rsa', seconds: SECONDS, concurrency: 8, hosts: 1 });
       results.nginxKeepAlive = await phase('nginx keep-alive requests (HTTP/1.1)', pids, { address: nginxAddress, mode: 'keepalive', seconds: SECONDS, concurrency: 16 });
+      results.nginxResumed = await phase('nginx resumed handshakes, TLS 1.3 ECDSA (shared ticket key)', pids, { address: nginxAddress, mode: 'resume', sigalgs: 'ecdsa', seconds: SECONDS, concurrency: 8 });
       const ratio = (a: unknown, b: unknown) => ((a as { serverCpuMs: number }).serverCpuMs / (b as { serverCpuMs: number }).serverCpuMs).toFixed(2);
       say(`server CPU per handshake, edgecert / nginx: ECDSA ${ratio(results.edgeEcdsa, results.nginxEcdsa)}, RSA ${ratio(results.edgeRsa, results.nginxRsa)} (goal ≤ 1.2)`);
       say(`plain Node tls.Server / nginx (ECDSA): ${ratio(results.plainEcdsa, results.nginxEcdsa)}`);
       say(`server CPU per keep-alive request, edgecert / nginx: ${ratio(results.edgeKeepAlive, results.nginxKeepAlive)}`);
+      say(`server CPU per resumed handshake, edgecert / nginx: ${ratio(results.edgeResumed, results.nginxResumed)} (goal ≤ 1.2)`);
     }
+    nginx?.kill('SIGTERM');
+    nginx = undefined;
+    edge.child.kill('SIGTERM');
+    await edge.exited;
+    await benchWorkers(dir, originPort, results);
     say(`results: ${saveResults('edge', results)}`);
   } finally {
     nginx?.kill('SIGTERM');
@@ -222,5 +234,60 @@ http { access_log off;
     origin.kill('SIGTERM');
     await edge.exited;
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The same database served by `edgecert serve` with EDGECERT_EDGE_WORKERS workers (default 2)
+ * and the API in the supervising process: full and resumed handshakes, server CPU summed over
+ * the workers and each worker's share of it, and /healthz on the API while the edge is saturated.
+ * Nothing is pinned: the workers take both cores, the load generator competes with them.
+ */
+async function benchWorkers(dir: string, originPort: number, results: Record<string, unknown>): Promise<void> {
+  const workers = Number(process.env.BENCH_EDGE_WORKERS ?? 2);
+  const server = runEdgecert(['serve', '--api-listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], {
+    EDGECERT_DATA_DIR: dir,
+    EDGECERT_ORIGIN_SCHEME: 'http',
+    EDGECERT_ORIGIN_PORT: String(originPort),
+    EDGECERT_LOG_LEVEL: 'warn',
+    EDGECERT_EDGE_WORKERS: String(workers),
+    EDGECERT_TLS_CACHE_SIZE: String(CONTEXTS + 1000),
+  });
+  try {
+    const api = (await server.waitFor(/API listening on (\S+)/, 300_000))[1]!.replace('/client/v4', '');
+    const address = (await server.waitFor(/edge listening on (\S+) \(TLS\)/, 300_000))[1]!;
+    const pids = (await server.waitFor(/edge workers \(pids ([\d, ]+)\)/))[1]!.split(', ').map(Number);
+    // Warm every worker's context for t0 before measuring.
+    await client({ address, mode: 'handshake', seconds: 1, concurrency: 8, hosts: 1 });
+    const probe = async (seconds: number) => {
+      const latencies: number[] = [];
+      const end = Date.now() + seconds * 1000;
+      while (Date.now() < end) {
+        const t = performance.now();
+        await fetch(`${api}/healthz`).then((r) => r.arrayBuffer());
+        latencies.push(performance.now() - t);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      latencies.sort((a, b) => a - b);
+      return { p50ms: latencies[Math.floor(latencies.length / 2)]!, p99ms: latencies[Math.floor(latencies.length * 0.99)]! };
+    };
+    const idle = await probe(2);
+    const before = pids.map((p) => cpuSeconds([p]));
+    const [full, healthz] = await Promise.all([
+      phase(`${workers} workers: full handshakes, TLS 1.3 ECDSA`, pids, { address, mode: 'handshake', sigalgs: 'ecdsa', seconds: SECONDS, concurrency: 16, hosts: 1 }),
+      probe(SECONDS - 1),
+    ]);
+    const used = pids.map((p, i) => cpuSeconds([p]) - before[i]!);
+    const total = used.reduce((a, b) => a + b, 0);
+    const shares = used.map((u) => u / total);
+    say(`${workers} workers: share of the handshake CPU per worker ${shares.map((x) => `${(x * 100).toFixed(0)} %`).join(', ')} (goal: none above 60 % with two)`);
+    say(`/healthz on the API: p50 ${idle.p50ms.toFixed(2)} ms, p99 ${idle.p99ms.toFixed(2)} ms idle; p50 ${healthz.p50ms.toFixed(2)} ms, p99 ${healthz.p99ms.toFixed(2)} ms with the edge saturated (goal p99 ≤ 20 ms)`);
+    const resumed = await phase(`${workers} workers: resumed handshakes, TLS 1.3 ECDSA`, pids, { address, mode: 'resume', sigalgs: 'ecdsa', seconds: SECONDS, concurrency: 16 });
+    const one = results.edgeEcdsa as { serverCpuMs: number };
+    say(`server CPU per full handshake, ${workers} workers / 1 worker: ${(full.serverCpuMs / one.serverCpuMs).toFixed(2)} (goal ≤ 1.1)`);
+    results.workers = { count: workers, full, resumed, shares, healthzIdle: idle, healthzSaturated: healthz };
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
   }
 }
