@@ -226,7 +226,12 @@ http { access_log off;
     nginx = undefined;
     edge.child.kill('SIGTERM');
     await edge.exited;
-    await benchWorkers(dir, originPort, results);
+    // The same unpinned conditions for one worker and for several: CPU per handshake compared like with like.
+    const workers = Number(process.env.BENCH_EDGE_WORKERS ?? 2);
+    const single = await benchWorkers(dir, originPort, 1);
+    const many = await benchWorkers(dir, originPort, workers);
+    say(`server CPU per full handshake, unpinned, ${workers} workers / 1 worker: ${(many.full.serverCpuMs / single.full.serverCpuMs).toFixed(2)} (goal ≤ 1.1); resumed: ${(many.resumed.serverCpuMs / single.resumed.serverCpuMs).toFixed(2)}`);
+    results.workers = { single, many };
     say(`results: ${saveResults('edge', results)}`);
   } finally {
     nginx?.kill('SIGTERM');
@@ -243,8 +248,7 @@ http { access_log off;
  * the workers and each worker's share of it, and /healthz on the API while the edge is saturated.
  * Nothing is pinned: the workers take both cores, the load generator competes with them.
  */
-async function benchWorkers(dir: string, originPort: number, results: Record<string, unknown>): Promise<void> {
-  const workers = Number(process.env.BENCH_EDGE_WORKERS ?? 2);
+async function benchWorkers(dir: string, originPort: number, workers: number) {
   const server = runEdgecert(['serve', '--api-listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], {
     EDGECERT_DATA_DIR: dir,
     EDGECERT_ORIGIN_SCHEME: 'http',
@@ -256,7 +260,8 @@ async function benchWorkers(dir: string, originPort: number, results: Record<str
   try {
     const api = (await server.waitFor(/API listening on (\S+)/, 300_000))[1]!.replace('/client/v4', '');
     const address = (await server.waitFor(/edge listening on (\S+) \(TLS\)/, 300_000))[1]!;
-    const pids = (await server.waitFor(/edge workers \(pids ([\d, ]+)\)/))[1]!.split(', ').map(Number);
+    // One worker: the edge is in the serving process itself.
+    const pids = workers > 1 ? (await server.waitFor(/edge workers \(pids ([\d, ]+)\)/))[1]!.split(', ').map(Number) : [server.child.pid!];
     // Warm every worker's context for t0 before measuring.
     await client({ address, mode: 'handshake', seconds: 1, concurrency: 8, hosts: 1 });
     const probe = async (seconds: number) => {
@@ -280,12 +285,15 @@ async function benchWorkers(dir: string, originPort: number, results: Record<str
     const used = pids.map((p, i) => cpuSeconds([p]) - before[i]!);
     const total = used.reduce((a, b) => a + b, 0);
     const shares = used.map((u) => u / total);
-    say(`${workers} workers: share of the handshake CPU per worker ${shares.map((x) => `${(x * 100).toFixed(0)} %`).join(', ')} (goal: none above 60 % with two)`);
+    if (workers > 1) say(`${workers} workers: share of the handshake CPU per worker ${shares.map((x) => `${(x * 100).toFixed(0)} %`).join(', ')} (goal: none above 60 % with two)`);
     say(`/healthz on the API: p50 ${idle.p50ms.toFixed(2)} ms, p99 ${idle.p99ms.toFixed(2)} ms idle; p50 ${healthz.p50ms.toFixed(2)} ms, p99 ${healthz.p99ms.toFixed(2)} ms with the edge saturated (goal p99 ≤ 20 ms)`);
     const resumed = await phase(`${workers} workers: resumed handshakes, TLS 1.3 ECDSA`, pids, { address, mode: 'resume', sigalgs: 'ecdsa', seconds: SECONDS, concurrency: 16 });
-    const one = results.edgeEcdsa as { serverCpuMs: number };
-    say(`server CPU per full handshake, ${workers} workers / 1 worker: ${(full.serverCpuMs / one.serverCpuMs).toFixed(2)} (goal ≤ 1.1)`);
-    results.workers = { count: workers, full, resumed, shares, healthzIdle: idle, healthzSaturated: healthz };
+    // Every hostname's first handshake, spread over the workers: each builds the contexts of the
+    // connections it gets, in a cache of its own.
+    await client({ address, mode: 'cold', count: CONTEXTS, concurrency: 4 });
+    const rss = pids.map(rssMiB);
+    say(`RSS per worker after first handshakes to ${CONTEXTS} hostnames spread over ${workers} workers: ${rss.map((r) => `${r.toFixed(0)} MiB`).join(', ')}`);
+    return { count: workers, full, resumed, shares, healthzIdle: idle, healthzSaturated: healthz, rssMiB: rss };
   } finally {
     server.child.kill('SIGTERM');
     await server.exited;
