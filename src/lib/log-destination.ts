@@ -34,9 +34,22 @@ export class LogDestination {
     }
     this.queue.push(line);
     this.queuedBytes += line.length;
-    if (!this.writing) this.flush();
+    // Lines logged in one turn of the event loop go out in one write, started on the next turn.
+    if (!this.writing && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        if (!this.writing && this.queue.length > 0) this.flush();
+      });
+    }
     return true;
   }
+
+  private scheduled = false;
+  /** The chunk being written on the thread pool, and how much of it is written. */
+  private inFlight: { chunk: Buffer; from: number } | undefined;
+  /** Set by flushSync: the process is exiting, the asynchronous writer stops. */
+  private abandoned = false;
 
   private flush(): void {
     const lines = this.queue.length;
@@ -48,7 +61,10 @@ export class LogDestination {
   }
 
   private writeAll(chunk: Buffer, lines: number, from: number): void {
+    this.inFlight = { chunk, from };
     write(this.fd, chunk, from, chunk.length - from, null, (err, written) => {
+      if (this.abandoned) return;
+      this.inFlight = undefined;
       if (err) {
         this.dropped += lines;
         this.totalDropped += lines;
@@ -61,17 +77,29 @@ export class LogDestination {
         this.queuedBytes += notice.length;
       }
       this.writing = false;
-      if (this.queue.length > 0) setImmediate(() => !this.writing && this.queue.length > 0 && this.flush());
+      if (this.queue.length > 0 && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          if (!this.writing && this.queue.length > 0) this.flush();
+        });
+      }
     });
   }
 
-  /** At exit: what is queued, written synchronously if the descriptor takes it; errors ignored. */
+  /**
+   * At exit: what is queued, written synchronously, after the rest of a write still in progress
+   * on the thread pool (which is then abandoned: its line may appear twice, but none is lost or
+   * reordered). Errors are ignored: the destination refuses, there is nothing more to do.
+   */
   flushSync(): void {
-    if (this.queue.length === 0) return;
+    const pending = this.inFlight ? [this.inFlight.chunk.subarray(this.inFlight.from)] : [];
+    this.abandoned = true;
+    if (pending.length === 0 && this.queue.length === 0) return;
     try {
-      writeSync(this.fd, this.queue.join(''));
+      writeSync(this.fd, Buffer.concat([...pending, Buffer.from(this.queue.join(''))]));
     } catch {
-      this.totalDropped += this.queue.length; // the destination refuses: nothing more to do
+      this.totalDropped += this.queue.length;
     }
     this.queue = [];
     this.queuedBytes = 0;
