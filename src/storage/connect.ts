@@ -54,7 +54,7 @@ async function openSqlite(file: string): Promise<Store> {
   // kills the process (a file made immutable or truncated under it ended SIGTERM in SIGBUS),
   // where read() returns an error SQLite reports. SQLite's own page cache above holds hot pages.
   const busyTimeout = new BusyTimeout(database);
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database, busyTimeout) }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database, busyTimeout, file) }) });
   return {
     db,
     dialect: 'sqlite',
@@ -62,8 +62,6 @@ async function openSqlite(file: string): Promise<Store> {
     transaction: (fn) =>
       // One connection, held for the whole transaction: Kysely's SQLite driver serialises users of it.
       db.connection().execute(async (conn) => {
-        const unwritable = unwritableFile(file);
-        if (unwritable) throw new StoreUnwritableError(unwritable);
         await beginImmediate(conn, busyTimeout);
         try {
           const result = await fn(conn);
@@ -197,9 +195,10 @@ async function beginImmediate(conn: Db, busyTimeout: BusyTimeout): Promise<void>
  * running a point query. Statements are reused by SQL text (Kysely binds parameters, so the
  * set of texts is small and bounded by the code), which better-sqlite3 allows as long as one
  * statement is not iterated twice at once — Kysely only uses all()/run(). Each statement gets
- * the busy timeout it needs just before it runs (Kysely runs what it prepares at once).
+ * the busy timeout it needs just before it runs (Kysely runs what it prepares at once), and a
+ * write is refused before it runs when the database can no longer be written.
  */
-function withStatementCache(database: import('better-sqlite3').Database, busyTimeout: BusyTimeout) {
+function withStatementCache(database: import('better-sqlite3').Database, busyTimeout: BusyTimeout, file: string) {
   const cache = new Map<string, import('better-sqlite3').Statement>();
   return {
     close: () => database.close(),
@@ -210,6 +209,13 @@ function withStatementCache(database: import('better-sqlite3').Database, busyTim
         if (sqlText === BEGIN_IMMEDIATE.sql) busyTimeout.beginStatement = statement;
         if (cache.size >= 1000) cache.delete(cache.keys().next().value!);
         cache.set(sqlText, statement);
+      }
+      // A write (a transaction's BEGIN, or a lone statement) would touch the memory-mapped WAL
+      // index: refused here, for every writer alike, if that file cannot be written (a SIGBUS
+      // otherwise). Statements inside a transaction were covered by its BEGIN.
+      if (statement === busyTimeout.beginStatement || (!statement.readonly && !database.inTransaction)) {
+        const unwritable = unwritableFile(file);
+        if (unwritable) throw new StoreUnwritableError(unwritable);
       }
       busyTimeout.before(statement);
       return statement;
