@@ -77,24 +77,29 @@ function printEdge(l: { hostnames: number; ms: number; heapMiB: number }, addres
   process.stdout.write(`edgecert: edge listening on ${address} (TLS)\n`);
 }
 
-/** SIGTERM / SIGINT: `close`, then exit 0 (1 if closing failed). Returns: has a signal come? */
+/** Runs `close`, then exits 0 (1 if closing failed), logs written out first. */
+function closeAndExit(close: () => Promise<void>, log: Logger): void {
+  close().then(
+    () => {
+      flushLogs();
+      process.exit(0);
+    },
+    (err) => {
+      log.error({ err }, 'error during shutdown');
+      flushLogs();
+      process.exit(1);
+    },
+  );
+}
+
+/** SIGTERM / SIGINT: `close`, then exit. Returns: has a signal come? */
 function onSignals(close: () => Promise<void>, log: Logger): () => boolean {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    close().then(
-      () => {
-        flushLogs();
-        process.exit(0);
-      },
-      (err) => {
-        log.error({ err }, 'error during shutdown');
-        flushLogs();
-        process.exit(1);
-      },
-    );
+    closeAndExit(close, log);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -112,18 +117,7 @@ async function serveEdgeWorker(config: Config): Promise<void> {
     if (stopping) return;
     stopping = true;
     // Asked to stop while still starting: stopped once started (below).
-    if (!running) return;
-    running.close().then(
-      () => {
-        flushLogs();
-        process.exit(0);
-      },
-      (err) => {
-        running!.ctx.log.error({ err }, 'edge worker: error during shutdown');
-        flushLogs();
-        process.exit(1);
-      },
-    );
+    if (running) closeAndExit(running.close, running.ctx.log);
   };
   // Listened for before anything else, so that no message or signal is missed while starting.
   process.on('message', (message: WorkerMessage) => {

@@ -4,8 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createServer } from 'node:net';
-import { runEdgecert } from '../helpers/process.js';
+import { freePort, runEdgecert } from '../helpers/process.js';
 import { removeDir } from '../helpers/server.js';
 
 /**
@@ -15,14 +14,6 @@ import { removeDir } from '../helpers/server.js';
  * running process neither freeze nor crash it, and SIGTERM still exits 0.
  */
 const TOKEN = 'f'.repeat(43);
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 
 /** Starts once (creating the database, its key check and a sealed managed-CA key), then stops. */
 async function initialised(env: Record<string, string> = {}): Promise<string> {

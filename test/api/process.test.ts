@@ -3,18 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, statSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createServer } from 'node:net';
 import Cloudflare from 'cloudflare';
-import { runEdgecert } from '../helpers/process.js';
+import { freePort, runEdgecert } from '../helpers/process.js';
 import { removeDir } from '../helpers/server.js';
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 
 test('first start prints one usable token; restart keeps data and prints none; SIGTERM exits 0', async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'edgecert-proc-'));

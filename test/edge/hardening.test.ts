@@ -161,6 +161,9 @@ describe('a request must address what its connection serves', () => {
     conn.write('GET https://locked.customer-front.com/secret HTTP/1.1\r\nHost: open.customer-front.com\r\n\r\n');
     const fronted = await conn.response();
     assert.equal(fronted.status, 421);
+    // Userinfo that names the connection's own host does not make the target it.
+    conn.write('GET https://open.customer-front.com@locked.customer-front.com/ HTTP/1.1\r\nHost: open.customer-front.com\r\n\r\n');
+    assert.equal((await conn.response()).status, 421);
     assert.equal(origin.requests, before);
     conn.write('GET https://open.customer-front.com/x?y=1 HTTP/1.1\r\nHost: locked.customer-front.com\r\n\r\n');
     const own = await conn.response();
