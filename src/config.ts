@@ -26,6 +26,10 @@ export interface Config {
   edgeMaxConnectionsPerIp: number;
   /** Edge processes sharing the edge listener (1: the edge runs in the API's process). */
   edgeWorkers: number;
+  /** How often an edge polls the change feed besides being woken (undefined: 250 ms on SQLite, 1 s on PostgreSQL, where NOTIFY wakes it). */
+  changePollMs?: number;
+  /** How long an edge worker may take from fork to listening before it is killed (and replaced). */
+  edgeWorkerStartupMs: number;
   /** TLS session resumption with tickets shared by every worker and node. */
   tlsResumption: boolean;
   /** How long a ticket key issues tickets; it then decrypts for two more periods. */
@@ -72,6 +76,8 @@ export const VARIABLES = [
   'EDGECERT_EDGE_MAX_CONNECTIONS',
   'EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP',
   'EDGECERT_EDGE_WORKERS',
+  'EDGECERT_CHANGE_POLL_INTERVAL',
+  'EDGECERT_EDGE_WORKER_STARTUP_TIMEOUT',
   'EDGECERT_TLS_RESUMPTION',
   'EDGECERT_TLS_TICKET_ROTATION',
 ] as const;
@@ -169,6 +175,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   const edgeMaxConnections = parseCount('EDGECERT_EDGE_MAX_CONNECTIONS', s.EDGECERT_EDGE_MAX_CONNECTIONS, 10_000, 1_000_000);
   const edgeMaxConnectionsPerIp = parseCount('EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP', s.EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP, 256, 1_000_000);
   const edgeWorkers = parseCount('EDGECERT_EDGE_WORKERS', s.EDGECERT_EDGE_WORKERS, availableParallelism(), 256);
+  const edgeWorkerStartupMs = parseDuration('EDGECERT_EDGE_WORKER_STARTUP_TIMEOUT', s.EDGECERT_EDGE_WORKER_STARTUP_TIMEOUT ?? '5m');
+  const changePollMs =
+    s.EDGECERT_CHANGE_POLL_INTERVAL === undefined ? undefined : parseDuration('EDGECERT_CHANGE_POLL_INTERVAL', s.EDGECERT_CHANGE_POLL_INTERVAL, { min: 50, max: 86_400_000, text: '50ms to 24h' });
   const resumption = s.EDGECERT_TLS_RESUMPTION ?? 'on';
   if (resumption !== 'on' && resumption !== 'off') throw new ConfigError('EDGECERT_TLS_RESUMPTION', `must be on or off, got "${resumption}"`);
   const ticketKeyRotationMs = parseDuration('EDGECERT_TLS_TICKET_ROTATION', s.EDGECERT_TLS_TICKET_ROTATION ?? '1h', { min: 10_000, max: 86_400_000, text: '10s to 24h' });
@@ -205,6 +214,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     edgeMaxConnections,
     edgeMaxConnectionsPerIp,
     edgeWorkers,
+    changePollMs,
+    edgeWorkerStartupMs,
     tlsResumption: resumption === 'on',
     ticketKeyRotationMs,
     originScheme: scheme,

@@ -52,7 +52,7 @@ async function serve(argv: string[]): Promise<void> {
     );
   }
   if (running.apiUrl) process.stdout.write(`edgecert: API listening on ${running.apiUrl}/client/v4\n`);
-  const pool = workers > 1 ? new EdgeWorkers(workers, log) : undefined;
+  const pool = workers > 1 ? new EdgeWorkers(workers, log, config.edgeWorkerStartupMs) : undefined;
   // Signals first: a SIGTERM while the workers start still drains whatever has started.
   const stopping = onSignals(async () => {
     await Promise.all([pool?.stop(), running.close()]);
@@ -64,7 +64,7 @@ async function serve(argv: string[]): Promise<void> {
     });
     if (!first) return;
     // Changes made through this process's API reach the workers at once (else by their poll).
-    running.ctx.changes.on('changed', () => pool.broadcast({ type: 'changed' }));
+    running.ctx.store.changes.on('changed', () => pool.broadcast({ type: 'changed' }));
     printEdge(first.loaded, first.address);
     process.stdout.write(`edgecert: ${workers} edge workers (pids ${pool.pids.join(', ')})\n`);
   } else if (running.edge) {

@@ -32,6 +32,11 @@ export class EdgeWorkers {
   constructor(
     private readonly count: number,
     private readonly log: Logger,
+    /**
+     * How long a worker may take from fork to listening (opening the database, loading the index
+     * of every hostname) before it is taken for hung and killed; after the first start, replaced.
+     */
+    private readonly startupMs: number,
   ) {}
 
   /** Starts every worker; resolves once all of them listen, with what the first one reported. */
@@ -56,13 +61,21 @@ export class EdgeWorkers {
     const worker = cluster.fork();
     this.workers.set(worker, { startedAt: Date.now() });
     return new Promise((resolve, reject) => {
+      const hung = setTimeout(() => {
+        this.log.error({ pid: worker.process.pid, afterMs: this.startupMs }, 'edge worker did not start listening within EDGECERT_EDGE_WORKER_STARTUP_TIMEOUT; killing it');
+        worker.process.kill('SIGKILL');
+      }, this.startupMs);
       const onMessage = (message: WorkerMessage) => {
         if (message?.type !== 'listening') return;
+        clearTimeout(hung);
         worker.off('message', onMessage);
         worker.off('exit', onEarlyExit);
         resolve(message);
       };
-      const onEarlyExit = (code: number) => reject(new Error(`an edge worker exited with status ${code} before it listened`));
+      const onEarlyExit = (code: number | null, signal: string | null) => {
+        clearTimeout(hung);
+        reject(new Error(`an edge worker exited (${signal ?? `status ${code}`}) before it listened`));
+      };
       worker.on('message', onMessage);
       worker.once('exit', onEarlyExit);
     });

@@ -182,3 +182,23 @@ test('SIGTERM drains: a request in flight on a worker finishes, then every proce
     'no worker left behind',
   );
 });
+
+test('a worker that does not start listening within EDGECERT_EDGE_WORKER_STARTUP_TIMEOUT is killed, and serve fails naming the variable', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'edgecert-workers-hung-'));
+  try {
+    // 100 ms: less than a worker needs to start Node, open the database and load the index.
+    const hung = runEdgecert(['serve', '--api-listen', '127.0.0.1:0', '--edge-listen', '127.0.0.1:0'], {
+      EDGECERT_DATA_DIR: dir,
+      EDGECERT_BOOTSTRAP_TOKEN: TOKEN,
+      EDGECERT_EDGE_WORKERS: '2',
+      EDGECERT_EDGE_WORKER_STARTUP_TIMEOUT: '100ms',
+    });
+    const code = await hung.exited;
+    assert.notEqual(code, 0);
+    assert.match(hung.stdout() + hung.stderr(), /did not start listening within EDGECERT_EDGE_WORKER_STARTUP_TIMEOUT/);
+    assert.match(hung.stdout() + hung.stderr(), /exited \(SIGKILL\) before it listened/);
+    assert.doesNotMatch(hung.stdout(), /edge listening on/);
+  } finally {
+    removeDir(dir);
+  }
+});
