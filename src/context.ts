@@ -3,7 +3,6 @@ import type { Ids } from './lib/ids.js';
 import type { Logger } from './lib/logger.js';
 import type { Store } from './storage/connect.js';
 import type { KeyVault } from './storage/crypto.js';
-import type { ChangeFeed } from './storage/changes.js';
 import type { TrustStore } from './pki/trust.js';
 
 /** What services need, built once in main.ts (or a test harness) and passed down. */
@@ -12,7 +11,6 @@ export interface AppContext {
   clock: Clock;
   ids: Ids;
   vault: KeyVault;
-  changes: ChangeFeed;
   trust: TrustStore;
   log: Logger;
   bootstrap: { token?: string; email?: string; apiKey?: string };

@@ -8,7 +8,6 @@ import { randomIds } from './lib/ids.js';
 import { createLogger } from './lib/logger.js';
 import { openStore } from './storage/connect.js';
 import { holdsSealedKeys, loadMasterKey, verifyMasterKey, type KeyVault } from './storage/crypto.js';
-import { ChangeFeed } from './storage/changes.js';
 import { TrustStore } from './pki/trust.js';
 import { AccountsService } from './resources/accounts/service.js';
 import { Edge } from './edge/server.js';
@@ -34,9 +33,9 @@ export interface Running {
 /** Opens storage (migrating it), builds the context, and the API. Shared by `serve`, the CLI and tests. */
 export async function openContext(config: Pick<Config, 'logLevel' | 'databaseUrl' | 'masterKey' | 'dataDir' | 'trustCaFile' | 'bootstrapToken' | 'bootstrapEmail' | 'bootstrapApiKey'>, opts: { clock?: Clock; log?: NodeJS.WritableStream } = {}) {
   const log = createLogger(config.logLevel, opts.log);
-  const store = await openStore(config.databaseUrl);
-  await store.migrate();
   const clock = opts.clock ?? systemClock;
+  const store = await openStore(config.databaseUrl, { clock });
+  await store.migrate();
   let vault: KeyVault;
   try {
     const source = loadMasterKey(config.masterKey, config.dataDir, !(await holdsSealedKeys(store.db)));
@@ -50,7 +49,6 @@ export async function openContext(config: Pick<Config, 'logLevel' | 'databaseUrl
     clock,
     ids: randomIds,
     vault,
-    changes: new ChangeFeed(clock, store.dialect),
     trust: TrustStore.load(config.trustCaFile),
     log,
     bootstrap: { token: config.bootstrapToken, email: config.bootstrapEmail, apiKey: config.bootstrapApiKey },
@@ -90,7 +88,7 @@ export async function startServer(config: Omit<Config, 'role'> & { role: Config[
   let pruner: NodeJS.Timeout | undefined;
   if (serveApi) {
     const prune = () =>
-      void ctx.changes
+      void ctx.store.changes
         .prune(ctx.store.db, isoTimestamp(new Date(ctx.clock.now().getTime() - CHANGE_RETENTION_MS)))
         .catch((err) => ctx.log.warn({ err }, 'pruning the change feed failed'));
     prune();

@@ -1,4 +1,6 @@
 import type { Db } from '../storage/schema.js';
+import { customHostnamesRepository } from '../resources/custom-hostnames/repository.js';
+import { zonesRepository } from '../resources/zones/repository.js';
 
 export interface IndexEntry {
   id: string;
@@ -61,14 +63,7 @@ export class HostnameIndex {
     const PAGE = 5000;
     let after = '';
     for (;;) {
-      const rows = await db
-        .selectFrom('custom_hostnames')
-        .select(['id', 'zone_id', 'hostname'])
-        .where('ssl_status', '=', 'active')
-        .where('id', '>', after)
-        .orderBy('id')
-        .limit(PAGE)
-        .execute();
+      const rows = await customHostnamesRepository.servablePage(db, after, PAGE);
       for (const r of rows) this.set(r.hostname, { id: r.id, zoneId: r.zone_id });
       if (rows.length < PAGE) return;
       after = rows[rows.length - 1]!.id;
@@ -77,14 +72,13 @@ export class HostnameIndex {
 
   /** Re-reads one hostname after a change: added, updated, or gone. */
   async refresh(db: Db, id: string): Promise<void> {
-    const row = await db.selectFrom('custom_hostnames').select(['id', 'zone_id', 'hostname', 'ssl_status']).where('id', '=', id).executeTakeFirst();
+    const row = await customHostnamesRepository.indexEntry(db, id);
     if (!row || row.ssl_status !== 'active') this.remove(id);
     else this.set(row.hostname, { id: row.id, zoneId: row.zone_id });
   }
 
   /** After a zone change: drop the zone's hostnames if the zone is gone (its rows cascaded away). */
   async refreshZone(db: Db, zoneId: string): Promise<void> {
-    const zone = await db.selectFrom('zones').select('id').where('id', '=', zoneId).executeTakeFirst();
-    if (!zone) for (const id of this.idsInZone(zoneId)) this.remove(id);
+    if (!(await zonesRepository.exists(db, zoneId))) for (const id of this.idsInZone(zoneId)) this.remove(id);
   }
 }

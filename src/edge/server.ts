@@ -13,7 +13,7 @@ import { TicketKeyRing } from './ticket-keys.js';
 
 const CONN = Symbol('edgecert.connection');
 
-type EdgeConfig = Pick<Config, 'edgeListen' | 'originScheme' | 'originPort' | 'tlsCacheSize' | 'timeouts' | 'edgeMaxConnections' | 'edgeMaxConnectionsPerIp' | 'tlsResumption' | 'ticketKeyRotationMs'>;
+type EdgeConfig = Pick<Config, 'edgeListen' | 'originScheme' | 'originPort' | 'tlsCacheSize' | 'timeouts' | 'edgeMaxConnections' | 'edgeMaxConnectionsPerIp' | 'tlsResumption' | 'ticketKeyRotationMs' | 'changePollMs'>;
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
 
@@ -82,7 +82,7 @@ export class Edge {
       boundInZone: (zoneId) => [...this.bySite.entries()].filter(([, set]) => zoneId === undefined || [...set].some((c) => c.binding?.site.zoneId === zoneId)).map(([id]) => id),
       reconcile: (id, site) => this.reconcile(id, site),
       nameTaken: (hostname, id) => this.nameTaken(hostname, id),
-    });
+    }, config.changePollMs);
     this.proxy = new OriginProxy({ scheme: config.originScheme, port: config.originPort });
     this.tcp = createNetServer((socket) => void this.accept(socket));
     // Node's own HTTP/1.1 timeouts: headers (from a request's first byte, or from the connection

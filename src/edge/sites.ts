@@ -4,7 +4,9 @@ import type { TicketKeyRing } from './ticket-keys.js';
 import type { AppContext } from '../context.js';
 import { openSslCipherList } from '../pki/ciphers.js';
 import { packCertificatesRepository } from '../resources/certificate-packs/repository.js';
-import { MANAGED_CA } from '../resources/hostname-associations/repository.js';
+import { associationsRepository, managedCasRepository, MANAGED_CA } from '../resources/hostname-associations/repository.js';
+import { customHostnamesRepository, fallbackOriginsRepository } from '../resources/custom-hostnames/repository.js';
+import { mtlsCertificatesRepository } from '../resources/mtls-certificates/repository.js';
 import type { SslSettings } from '../resources/custom-hostnames/input.js';
 import { nameCovers } from '../pki/hostname.js';
 
@@ -117,7 +119,7 @@ export class SiteCache {
   private async build(id: string): Promise<Site | null> {
     this.builds++;
     const db = this.ctx.store.db;
-    const row = await db.selectFrom('custom_hostnames').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await customHostnamesRepository.getById(db, id);
     if (!row) return null;
     const certificates = await packCertificatesRepository.forHostname(db, id);
     if (certificates.length === 0) return null;
@@ -138,7 +140,7 @@ export class SiteCache {
     };
 
     const wildcard = row.hostname.startsWith('*.');
-    const fallback = await db.selectFrom('fallback_origins').select('origin').where('zone_id', '=', row.zone_id).executeTakeFirst();
+    const fallback = await fallbackOriginsRepository.get(db, row.zone_id);
     const originHost = row.custom_origin_server ?? fallback?.origin ?? null;
     const sni = row.custom_origin_sni === ':request_host_header:' ? row.hostname : row.custom_origin_sni;
     const origin = originHost ? { host: originHost, servername: sni ?? originHost } : null;
@@ -182,9 +184,7 @@ export class SiteCache {
    */
   private async clientCaRules(zoneId: string, hostname: string, wildcard: boolean): Promise<Map<string, ClientCaRule>> {
     const db = this.ctx.store.db;
-    let query = db.selectFrom('hostname_associations').select(['hostname', 'ca_id', 'association_seq']).where('zone_id', '=', zoneId);
-    query = wildcard ? query.where((eb) => eb.or([eb('hostname', '=', hostname), eb('hostname', 'like', `%${hostname.slice(1)}`)])) : query.where('hostname', '=', hostname);
-    const rows = (await query.orderBy('association_seq', 'desc').execute()).filter((r) => r.hostname === hostname || nameCovers(hostname, r.hostname));
+    const rows = (await associationsRepository.candidatesFor(db, zoneId, hostname, wildcard)).filter((r) => r.hostname === hostname || nameCovers(hostname, r.hostname));
     const byName = new Map<string, { managed: boolean; uploaded?: string }>();
     for (const r of rows) {
       const entry = byName.get(r.hostname) ?? { managed: false };
@@ -196,9 +196,7 @@ export class SiteCache {
     const pemOf = async (caId: string) => {
       if (!pemCache.has(caId)) {
         const pem =
-          caId === MANAGED_CA
-            ? (await db.selectFrom('managed_cas').select('certificate').where('zone_id', '=', zoneId).executeTakeFirst())?.certificate
-            : (await db.selectFrom('mtls_certificates').select('certificates').where('id', '=', caId).executeTakeFirst())?.certificates;
+          caId === MANAGED_CA ? (await managedCasRepository.get(db, zoneId))?.certificate : await mtlsCertificatesRepository.chainOf(db, caId);
         pemCache.set(caId, pem);
       }
       return pemCache.get(caId);

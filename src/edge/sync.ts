@@ -40,13 +40,13 @@ export class EdgeSync {
     private readonly index: HostnameIndex,
     private readonly sites: SiteCache,
     private readonly connections?: ConnectionsView,
-    private readonly pollMs = 250,
+    /** Polling besides the wake-ups (undefined: 250 ms, or 1 s where NOTIFY wakes the edge). */
+    private readonly pollMs?: number,
   ) {}
 
   async start(): Promise<void> {
     // The sequence first, then the load: a change racing the load is applied again, never lost.
-    const max = await this.ctx.store.db.selectFrom('changes').select(({ fn }) => fn.max('seq').as('seq')).executeTakeFirst();
-    this.lastSeq = Number(max?.seq ?? 0);
+    this.lastSeq = await this.ctx.store.changes.newestSeq(this.ctx.store.db);
     const heapBefore = process.memoryUsage().heapUsed;
     const started = performance.now();
     await this.index.load(this.ctx.store.db);
@@ -55,15 +55,15 @@ export class EdgeSync {
       ms: Math.round(performance.now() - started),
       heapMiB: Math.max(0, (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024),
     };
-    this.ctx.changes.on('changed', this.onChange);
+    this.ctx.store.changes.on('changed', this.onChange);
     // Other nodes' changes: NOTIFY on PostgreSQL; polling as well, which is all SQLite has.
     this.unlisten = this.ctx.store.listen?.(this.onChange, (err) => this.ctx.log.warn({ err }, 'edge: change notifications interrupted; reconnecting'));
-    this.timer = setInterval(this.onChange, this.ctx.store.listen ? this.pollMs * 4 : this.pollMs);
+    this.timer = setInterval(this.onChange, this.pollMs ?? (this.ctx.store.listen ? 1000 : 250));
     this.timer.unref();
   }
 
   async stop(): Promise<void> {
-    this.ctx.changes.off('changed', this.onChange);
+    this.ctx.store.changes.off('changed', this.onChange);
     clearInterval(this.timer);
     await this.unlisten?.();
   }
@@ -93,10 +93,10 @@ export class EdgeSync {
   private async drain(): Promise<void> {
     // Changes older than the retention are pruned (server.ts). An edge that fell behind what is
     // kept cannot replay: it reloads everything instead.
-    const oldest = await this.ctx.changes.oldestSeq(this.ctx.store.db);
+    const oldest = await this.ctx.store.changes.oldestSeq(this.ctx.store.db);
     if (oldest !== null && oldest > this.lastSeq + 1) await this.resync();
     for (;;) {
-      const changes = await this.ctx.changes.since(this.ctx.store.db, this.lastSeq);
+      const changes = await this.ctx.store.changes.since(this.ctx.store.db, this.lastSeq);
       if (changes.length === 0) return;
       for (const change of changes) {
         await this.apply(change);
@@ -117,8 +117,7 @@ export class EdgeSync {
   }
 
   private async resync(): Promise<void> {
-    const max = await this.ctx.store.db.selectFrom('changes').select(({ fn }) => fn.max('seq').as('seq')).executeTakeFirst();
-    const seq = Number(max?.seq ?? 0);
+    const seq = await this.ctx.store.changes.newestSeq(this.ctx.store.db);
     this.index.clear();
     this.sites.clear();
     await this.index.load(this.ctx.store.db);

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
 import type { AppContext } from '../context.js';
 import { isoTimestamp } from '../lib/clock.js';
+import { ticketKeysRepository } from '../storage/ticket-keys.js';
 
 interface TicketKey {
   slot: number;
@@ -76,14 +77,10 @@ export class TicketKeyRing {
     for (const s of [slot, slot + 1]) {
       const material = randomBytes(32);
       const sealed = this.ctx.vault.encrypt(material.toString('base64'), rowIdOf(s));
-      await db
-        .insertInto('tls_ticket_keys')
-        .values({ slot: s, name: randomBytes(16).toString('hex'), key_ciphertext: sealed.ciphertext, key_id: sealed.keyId, created_at: isoTimestamp(this.ctx.clock.now()) })
-        .onConflict((oc) => oc.column('slot').doNothing())
-        .execute();
+      await ticketKeysRepository.insertIfAbsent(db, { slot: s, name: randomBytes(16).toString('hex'), key_ciphertext: sealed.ciphertext, key_id: sealed.keyId, created_at: isoTimestamp(this.ctx.clock.now()) });
     }
-    await db.deleteFrom('tls_ticket_keys').where('slot', '<', slot - 2).execute();
-    const rows = await db.selectFrom('tls_ticket_keys').selectAll().where('slot', '>=', slot - 2).where('slot', '<=', slot + 1).execute();
+    await ticketKeysRepository.deleteBefore(db, slot - 2);
+    const rows = await ticketKeysRepository.between(db, slot - 2, slot + 1);
     const keys = new Map<string, TicketKey>();
     for (const row of rows) {
       const material = Buffer.from(this.ctx.vault.decrypt(row.key_ciphertext, row.key_id, rowIdOf(Number(row.slot))), 'base64');

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { sql } from 'kysely';
 import type { Db } from './schema.js';
-import type { Dialect } from './connect.js';
+type Dialect = 'sqlite' | 'postgres';
 import type { Clock } from '../lib/clock.js';
 import { isoTimestamp } from '../lib/clock.js';
 import { prepared } from './prepared.js';
@@ -13,6 +13,22 @@ export type ChangeKind =
   | 'zone'
   | 'mtls_certificate'
   | 'hostname_association';
+
+/** What a write changed: the kind, the zone (if any) and the entity edges reload. */
+export interface ChangeTarget {
+  kind: ChangeKind;
+  zoneId: string | null;
+  entityId: string;
+}
+
+/** The channel change notifications travel on (payload: the change's sequence number). */
+export const CHANGES_CHANNEL = 'edgecert_changes';
+/**
+ * The transaction-scoped advisory lock a PostgreSQL write takes before it draws its sequence
+ * number: sequence numbers are then handed out in commit order, so an edge that read up to
+ * seq N never sees a change with a lower number commit after that.
+ */
+const CHANGE_ORDER_LOCK = 724312;
 
 export interface Change {
   seq: number;
@@ -28,9 +44,9 @@ const insertChange = prepared((db, p: ChangeValues) => db.insertInto('changes').
 const insertChangeReturning = prepared((db, p: ChangeValues) => db.insertInto('changes').values(changeRow(p)).returning('seq'));
 
 /**
- * The change feed: every mutation writes a row in the same transaction as the data, and the
- * service calls `committed()` once the transaction is done. Edges read from their last sequence
- * number, so a missed signal only delays, never loses, a change.
+ * The change feed: every write records a row in the same transaction as the data (the store's
+ * `write` does it), and `committed()` wakes this process's listeners once it is done. Edges read
+ * from their last sequence number, so a missed signal only delays, never loses, a change.
  */
 export class ChangeFeed extends EventEmitter {
   constructor(
@@ -41,8 +57,8 @@ export class ChangeFeed extends EventEmitter {
   }
 
   /** Records a change; returns its sequence number (a total order of all changes). */
-  async record(trx: Db, kind: ChangeKind, zoneId: string | null, entityId: string): Promise<number> {
-    const values = { kind, zoneId, entityId, createdAt: isoTimestamp(this.clock.now()) };
+  async record(trx: Db, change: ChangeTarget): Promise<number> {
+    const values = { ...change, createdAt: isoTimestamp(this.clock.now()) };
     if (this.dialect === 'sqlite') {
       // The rowid SQLite reports is the sequence number. RETURNING cost ~25 µs more per PUT
       // here: SQLite stages the returned rows in a temporary table first.
@@ -50,10 +66,12 @@ export class ChangeFeed extends EventEmitter {
       if (insertId === undefined) throw new Error('the change insert returned no sequence number');
       return Number(insertId);
     }
+    // Held until commit: the next writer draws its number only after this one is visible.
+    await sql`select pg_advisory_xact_lock(${CHANGE_ORDER_LOCK})`.execute(trx);
     const [row] = await insertChangeReturning.execute(trx, values);
     if (!row) throw new Error('the change insert returned no sequence number');
     // Delivered to listeners on other nodes when (and only if) the transaction commits.
-    await sql`select pg_notify('edgecert_changes', ${String(row.seq)})`.execute(trx);
+    await sql`select pg_notify(${CHANGES_CHANNEL}, ${String(row.seq)})`.execute(trx);
     return Number(row.seq);
   }
 
@@ -70,6 +88,12 @@ export class ChangeFeed extends EventEmitter {
     if (newest?.seq === null || newest?.seq === undefined) return 0;
     const result = await db.deleteFrom('changes').where('created_at', '<', before).where('seq', '<', Number(newest.seq)).executeTakeFirst();
     return Number(result.numDeletedRows);
+  }
+
+  /** The newest sequence number recorded (0 when none is). */
+  async newestSeq(db: Db): Promise<number> {
+    const row = await db.selectFrom('changes').select(({ fn }) => fn.max('seq').as('seq')).executeTakeFirst();
+    return Number(row?.seq ?? 0);
   }
 
   async oldestSeq(db: Db): Promise<number | null> {

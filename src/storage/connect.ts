@@ -3,25 +3,45 @@ import path from 'node:path';
 import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider } from 'kysely';
 import type { Database, Db } from './schema.js';
 import { migrations } from './migrations/index.js';
+import { CHANGES_CHANNEL, ChangeFeed, type ChangeTarget } from './changes.js';
+import { prepared } from './prepared.js';
+import { systemClock, type Clock } from '../lib/clock.js';
+
+/** Row-existence and row-lock queries of `WriteTx.lock`, compiled once (they run in every write). */
+const lockQueries = (forUpdate: boolean) =>
+  Object.fromEntries(
+    (['accounts', 'custom_hostnames', 'zones', 'mtls_certificates'] as const).map((table) => [
+      table,
+      prepared((db, p: { id: string }) => {
+        const q = db.selectFrom(table).select('id').where('id', '=', p.id);
+        return forUpdate ? q.forUpdate() : q;
+      }),
+    ]),
+  ) as Record<LockableTable, ReturnType<typeof prepared<{ id: string }, { id: string }>>>;
+const rowExists = lockQueries(false);
+const rowForUpdate = lockQueries(true);
 
 export type Dialect = 'sqlite' | 'postgres';
 
 export interface Store {
   db: Kysely<Database>;
   dialect: Dialect;
+  /** The change feed: what edges follow; written only through `write`. */
+  changes: ChangeFeed;
   /**
-   * A write transaction. On SQLite it is `BEGIN IMMEDIATE` (takes the write lock up front, so two
-   * processes cannot both read then fail to upgrade); on PostgreSQL a normal transaction in which
-   * rows are locked with `lockRow`.
+   * The one way services write (design §3.1). Runs `fn` in a write transaction, records `change`
+   * in the change feed in the same transaction (unless null: a write no edge needs to hear of),
+   * and once it has committed wakes this process's listeners; on PostgreSQL the NOTIFY to other
+   * nodes goes out with the commit. `fn` locks the rows whose invariants it re-checks with
+   * `tx.lock`, the same call on both databases.
+   */
+  write<T>(change: ChangeTarget | null, fn: (trx: Db, tx: WriteTx) => Promise<T>): Promise<T>;
+  /**
+   * A bare transaction, without the change feed: for storage code, bulk seeding and tests.
+   * On SQLite it is `BEGIN IMMEDIATE` (takes the write lock up front, so two processes cannot
+   * both read then fail to upgrade); on PostgreSQL a normal transaction.
    */
   transaction<T>(fn: (trx: Db) => Promise<T>): Promise<T>;
-  /**
-   * Lock one row for the rest of the transaction (PostgreSQL `FOR UPDATE`; SQLite already holds
-   * the write lock) and tell whether it still exists. Re-read the row after it.
-   */
-  lockRow(trx: Db, table: 'custom_hostnames' | 'zones' | 'mtls_certificates', id: string): Promise<boolean>;
-  /** True when a write transaction excludes every other writer from its start (SQLite). */
-  writersSerialised: boolean;
   migrate(): Promise<string[]>;
   /**
    * Wakes `onWake` whenever another process commits a change (PostgreSQL LISTEN/NOTIFY; a
@@ -32,15 +52,49 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** The channel change notifications travel on (payload: the change's sequence number). */
-export const CHANGES_CHANNEL = 'edgecert_changes';
-
-export async function openStore(databaseUrl: string): Promise<Store> {
-  if (databaseUrl.startsWith('sqlite:')) return openSqlite(databaseUrl.slice('sqlite:'.length));
-  return openPostgres(databaseUrl);
+/** What a write's function may do besides running repository queries on `trx`. */
+export interface WriteTx {
+  /**
+   * Locks one row for the rest of the write (PostgreSQL `SELECT … FOR UPDATE`; SQLite's
+   * `BEGIN IMMEDIATE` already excludes every other writer) and tells whether it still exists:
+   * it may have been deleted since the caller last read it, outside the write.
+   */
+  lock(table: LockableTable, id: string): Promise<boolean>;
+  /** Records the write's change now (not at the end) and returns its sequence number. */
+  sequence(): Promise<number>;
 }
 
-async function openSqlite(file: string): Promise<Store> {
+export type LockableTable = 'accounts' | 'custom_hostnames' | 'zones' | 'mtls_certificates';
+
+export async function openStore(databaseUrl: string, opts: { clock?: Clock } = {}): Promise<Store> {
+  const clock = opts.clock ?? systemClock;
+  if (databaseUrl.startsWith('sqlite:')) return openSqlite(databaseUrl.slice('sqlite:'.length), clock);
+  return openPostgres(databaseUrl, clock);
+}
+
+/** `write` over a dialect's transaction and row lock (the only dialect-specific parts). */
+function writer(
+  transaction: Store['transaction'],
+  lockRow: (trx: Db, table: LockableTable, id: string) => Promise<boolean>,
+  changes: ChangeFeed,
+): Store['write'] {
+  return async (change, fn) => {
+    const result = await transaction(async (trx) => {
+      let seq: Promise<number> | undefined;
+      const record = () => {
+        if (!change) throw new Error('store.write: sequence() asked of a write that records no change');
+        return (seq ??= changes.record(trx, change));
+      };
+      const value = await fn(trx, { lock: (table, id) => lockRow(trx, table, id), sequence: record });
+      if (change) await record();
+      return value;
+    });
+    if (change) changes.committed();
+    return result;
+  };
+}
+
+async function openSqlite(file: string, clock: Clock): Promise<Store> {
   const { default: SqliteDatabase } = await import('better-sqlite3');
   if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const database = new SqliteDatabase(file);
@@ -55,29 +109,32 @@ async function openSqlite(file: string): Promise<Store> {
   // where read() returns an error SQLite reports. SQLite's own page cache above holds hot pages.
   const busyTimeout = new BusyTimeout(database);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database, busyTimeout, file) }) });
+  const changes = new ChangeFeed(clock, 'sqlite');
+  const transaction: Store['transaction'] = (fn) =>
+    // One connection, held for the whole transaction: Kysely's SQLite driver serialises users of it.
+    db.connection().execute(async (conn) => {
+      await beginImmediate(conn, busyTimeout);
+      try {
+        const result = await fn(conn);
+        await conn.executeQuery(COMMIT);
+        return result;
+      } catch (err) {
+        // SQLite ends the transaction itself on some errors (a full disk, say); a ROLLBACK then
+        // would fail and its error would hide the one that tells what happened.
+        if (database.inTransaction) await conn.executeQuery(ROLLBACK);
+        throw err;
+      }
+    });
+  // BEGIN IMMEDIATE already holds the database's only write lock, so nothing else needs
+  // locking; but the row may have been deleted since the caller last read it, outside the
+  // transaction, and the answer must say so on both databases.
+  const lockRow = async (trx: Db, table: LockableTable, id: string) => (await rowExists[table].execute(trx, { id })).length > 0;
   return {
     db,
     dialect: 'sqlite',
-    writersSerialised: true,
-    transaction: (fn) =>
-      // One connection, held for the whole transaction: Kysely's SQLite driver serialises users of it.
-      db.connection().execute(async (conn) => {
-        await beginImmediate(conn, busyTimeout);
-        try {
-          const result = await fn(conn);
-          await conn.executeQuery(COMMIT);
-          return result;
-        } catch (err) {
-          // SQLite ends the transaction itself on some errors (a full disk, say); a ROLLBACK then
-          // would fail and its error would hide the one that tells what happened.
-          if (database.inTransaction) await conn.executeQuery(ROLLBACK);
-          throw err;
-        }
-      }),
-    // BEGIN IMMEDIATE already holds the database's only write lock, so nothing else needs
-    // locking; but the row may have been deleted since the caller last read it, outside the
-    // transaction, and the answer must say so on both databases.
-    lockRow: async (trx, table, id) => (await trx.selectFrom(table).select('id').where('id', '=', id).executeTakeFirst()) !== undefined,
+    changes,
+    transaction,
+    write: writer(transaction, lockRow, changes),
     migrate: () => runMigrations(db, 'sqlite'),
     close: async () => {
       // Closing the last connection checkpoints the WAL and writes the WAL index, which SQLite
@@ -223,19 +280,19 @@ function withStatementCache(database: import('better-sqlite3').Database, busyTim
   };
 }
 
-async function openPostgres(url: string): Promise<Store> {
+async function openPostgres(url: string, clock: Clock): Promise<Store> {
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const changes = new ChangeFeed(clock, 'postgres');
+  const transaction: Store['transaction'] = (fn) => db.transaction().execute(fn);
+  const lockRow = async (trx: Db, table: LockableTable, id: string) => (await rowForUpdate[table].execute(trx, { id })).length > 0;
   return {
     db,
     dialect: 'postgres',
-    writersSerialised: false,
-    transaction: (fn) => db.transaction().execute(fn),
-    lockRow: async (trx, table, id) => {
-      const row = await trx.selectFrom(table).select('id').where('id', '=', id).forUpdate().executeTakeFirst();
-      return row !== undefined;
-    },
+    changes,
+    transaction,
+    write: writer(transaction, lockRow, changes),
     listen: (onWake, onError) => {
       // A dedicated connection (LISTEN does not survive being returned to a pool).
       let client: import('pg').Client | undefined;

@@ -10,6 +10,7 @@ import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { createDatabase } from '../helpers/postgres.js';
 import { onPostgres, removeDir } from '../helpers/server.js';
 import { eventually } from '../helpers/eventually.js';
+import { openStore } from '../../src/storage/connect.js';
 import { handshake, request, startEchoOrigin } from '../helpers/tls.js';
 
 /**
@@ -59,7 +60,8 @@ describe('two API nodes and two edge nodes on one PostgreSQL', { skip }, () => {
       EDGECERT_LOG_LEVEL: 'warn',
     };
     // All four start at once on an empty database: migrations serialise on the advisory lock.
-    const edgeProcs = [0, 1].map(() => runEdgecert(['serve', '--role', 'edge', '--edge-listen', '127.0.0.1:0'], env));
+    // Edge node 2 polls the change feed once an hour: only NOTIFY can bring it a change in time.
+    const edgeProcs = [{}, { EDGECERT_CHANGE_POLL_INTERVAL: '1h' }].map((extra) => runEdgecert(['serve', '--role', 'edge', '--edge-listen', '127.0.0.1:0'], { ...env, ...extra }));
     api.push(...(await Promise.all([startApi(), startApi()])));
     for (const proc of edgeProcs) edges.push({ proc, address: (await proc.waitFor(/edge listening on (\S+) \(TLS\)/, 60_000))[1]! });
     const [account] = (await api[0]!.client.accounts.list()).result;
@@ -74,6 +76,13 @@ describe('two API nodes and two edge nodes on one PostgreSQL', { skip }, () => {
     removeDir(dir);
   });
 
+
+  test('NOTIFY alone wakes an edge node: edge node 2 (polling hourly) serves a new hostname within 3 s', async () => {
+    const created = await call(0, 'POST', `/zones/${zoneId}/custom_hostnames`, { hostname: 'notify.customer.com', ssl: await bundle('notify.customer.com') });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const hs = await eventually(() => handshake(edges[1]!.address, { servername: 'notify.customer.com', ca: pki.trustPem }), (r) => r.ok, 'served through NOTIFY', 3000);
+    assert.equal(hs.authorized, true);
+  });
 
   const bundle = async (host: string) => {
     const [rsa, ec] = [await pki.leaf({ hosts: [host], keyType: 'rsa' }), await pki.leaf({ hosts: [host], keyType: 'ecdsa' })];
@@ -152,6 +161,32 @@ describe('two API nodes and two edge nodes on one PostgreSQL', { skip }, () => {
     const all = await call(0, 'GET', `/zones/${zoneId}/custom_hostnames?hostname.contain=burst&per_page=50`);
     for (const h of all.body.result) assert.equal(h.ssl.certificates.length, 2);
     assert.ok(all.body.result.length >= acknowledged.length);
+  });
+});
+
+describe('the change feed on PostgreSQL', { skip }, () => {
+  test('sequence numbers follow commit order: a write that draws its number later commits later', async () => {
+    const url = await createDatabase(process.env.EDGECERT_TEST_DATABASE_URL!);
+    const [a, b] = [await openStore(url), await openStore(url)];
+    try {
+      await a.migrate();
+      const committed: string[] = [];
+      // Write 1 draws its number, then holds its transaction open; write 2 starts meanwhile.
+      const first = a.write({ kind: 'zone', zoneId: null, entityId: 'slow' }, async (_trx, tx) => {
+        const seq = await tx.sequence();
+        await new Promise((r) => setTimeout(r, 400));
+        return seq;
+      }).then((seq) => (committed.push('slow'), seq));
+      await new Promise((r) => setTimeout(r, 100));
+      const second = await b.write({ kind: 'zone', zoneId: null, entityId: 'fast' }, (_trx, tx) => tx.sequence()).then((seq) => (committed.push('fast'), seq));
+      const firstSeq = await first;
+      assert.ok(second > firstSeq, `the later write has the higher number (${firstSeq}, ${second})`);
+      // Without ordering, "fast" would commit first and a reader at its number would skip "slow".
+      assert.deepEqual(committed, ['slow', 'fast']);
+      assert.deepEqual((await b.changes.since(b.db, 0)).map((c) => c.entity_id), ['slow', 'fast']);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
   });
 });
 

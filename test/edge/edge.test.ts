@@ -430,7 +430,7 @@ describe('change feed retention', () => {
     await s.api('DELETE', `/zones/${zoneId}/custom_hostnames/${gone.id}`);
     await createHostname('arrived-later.customer.com');
     await createHostname('arrived-last.customer.com'); // the one change the prune keeps
-    const pruned = await s.running.ctx.changes.prune(s.running.ctx.store.db, '9999-01-01T00:00:00.000000Z');
+    const pruned = await s.running.ctx.store.changes.prune(s.running.ctx.store.db, '9999-01-01T00:00:00.000000Z');
     assert.ok(pruned > 0);
     await sync.settle();
     assert.equal((await handshake(edge, { servername: 'pruned-away.customer.com', ca })).ok, false, 'the deletion it never saw is applied');

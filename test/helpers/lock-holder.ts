@@ -1,4 +1,4 @@
-import { openStore, type Store } from '../../src/storage/connect.js';
+import { openStore, type LockableTable } from '../../src/storage/connect.js';
 
 /**
  * Holds one row's lock (and on SQLite the database's write lock) from a process of its own, as
@@ -6,10 +6,10 @@ import { openStore, type Store } from '../../src/storage/connect.js';
  * holds the row for <ms> (then deletes it, with `delete`), commits, prints "released <epoch ms>"
  * and exits. See holdRowLock.
  */
-const [databaseUrl, table, id, ms, then] = process.argv.slice(2) as [string, Parameters<Store['lockRow']>[1], string, string, string | undefined];
+const [databaseUrl, table, id, ms, then] = process.argv.slice(2) as [string, LockableTable, string, string, string | undefined];
 const store = await openStore(databaseUrl);
-await store.transaction(async (trx) => {
-  if (!(await store.lockRow(trx, table, id))) throw new Error(`no ${table} row ${id}`);
+await store.write(null, async (trx, tx) => {
+  if (!(await tx.lock(table, id))) throw new Error(`no ${table} row ${id}`);
   console.log('locked');
   await new Promise((r) => setTimeout(r, Number(ms)));
   if (then === 'delete') await trx.deleteFrom(table).where('id', '=', id).execute();

@@ -11,7 +11,8 @@ export class AccountsService {
   /** The `default` account, created on first start. Returns its id and whether it was created now. */
   async ensureDefault(): Promise<{ id: string; created: boolean }> {
     const { store, ids, clock } = this.ctx;
-    return store.transaction(async (trx) => {
+    // No change recorded: accounts are nothing the edge serves.
+    return store.write(null, async (trx) => {
       const existing = await accountsRepository.getByName(trx, 'default');
       if (existing) return { id: existing.id, created: false };
       const id = ids.tag();

@@ -2,6 +2,7 @@ import type { AppContext } from '../../context.js';
 import { authorizeZone, mayTouchZone, type Principal } from '../../api/auth.js';
 import { Errors } from '../../api/errors.js';
 import type { CustomHostnamesTable, Db } from '../../storage/schema.js';
+import type { WriteTx } from '../../storage/connect.js';
 import { customHostnamesRepository } from '../custom-hostnames/repository.js';
 import { toCustomHostname } from '../custom-hostnames/model.js';
 import { certificateRow, validateUpload, type CertificateUpload } from './material.js';
@@ -64,53 +65,39 @@ export class CertificatePacksService {
   }
 
   /**
-   * Locks the hostname row and reads the pack inside the transaction: the invariants are checked
+   * Locks the hostname row and reads the pack inside the write: the invariants are checked
    * against whatever other requests committed before, never against an earlier read. (A
    * hostname's pack id never changes, so the row itself need not be read again.)
-   *
-   * On SQLite `BEGIN IMMEDIATE` already serialises writers, and a certificate found in the pack
-   * proves the hostname still exists (its certificates are deleted with it), so the hostname is
-   * only looked up when the certificate is not found: the PUT's hot path saves a statement.
    */
-  private async lockedPack(trx: Db, host: CustomHostnamesTable, certificateId: string) {
-    const store = this.ctx.store;
-    if (!store.writersSerialised && !(await store.lockRow(trx, 'custom_hostnames', host.id))) throw Errors.customHostnameNotFound();
+  private async lockedPack(trx: Db, tx: WriteTx, host: CustomHostnamesTable, certificateId: string) {
+    if (!(await tx.lock('custom_hostnames', host.id))) throw Errors.customHostnameNotFound();
     const certificates = await packCertificatesRepository.publicForHostname(trx, host.id);
     const certificate = certificates.find((c) => c.id === certificateId.toLowerCase());
-    if (!certificate) {
-      if (store.writersSerialised && !(await store.lockRow(trx, 'custom_hostnames', host.id))) throw Errors.customHostnameNotFound();
-      throw Errors.certificateNotFound();
-    }
+    if (!certificate) throw Errors.certificateNotFound();
     return { certificates, certificate };
   }
 
   async replace(principal: Principal, a: PackAddress, body: CertificatePair) {
     const host = await this.hostnameOf(principal, a);
     const upload = validateUpload(this.ctx, body, host.hostname);
-    const result = await this.ctx.store.transaction(async (trx) => {
-      const locked = await this.lockedPack(trx, host, a.certificateId);
+    return this.ctx.store.write({ kind: 'certificate_pack', zoneId: a.zoneId, entityId: host.id }, async (trx, tx) => {
+      const locked = await this.lockedPack(trx, tx, host, a.certificateId);
       if (locked.certificate.key_type !== upload.keyType) {
         throw Errors.keyTypeMismatch(locked.certificate.key_type.toUpperCase(), upload.keyType.toUpperCase());
       }
       const row = certificateRow(this.ctx, upload, { id: locked.certificate.id, packId: host.ssl_pack_id, customHostnameId: host.id });
       await packCertificatesRepository.replace(trx, row.id, row);
-      await this.ctx.changes.record(trx, 'certificate_pack', a.zoneId, host.id);
       return toCustomHostname(host, locked.certificates.map((c) => (c.id === row.id ? row : c)));
     });
-    this.ctx.changes.committed();
-    return result;
   }
 
   async delete(principal: Principal, a: PackAddress) {
     const host = await this.hostnameOf(principal, a);
-    const id = await this.ctx.store.transaction(async (trx) => {
-      const locked = await this.lockedPack(trx, host, a.certificateId);
+    return this.ctx.store.write({ kind: 'certificate_pack', zoneId: a.zoneId, entityId: host.id }, async (trx, tx) => {
+      const locked = await this.lockedPack(trx, tx, host, a.certificateId);
       if (locked.certificates.length <= 1) throw Errors.lastCertificate();
       await packCertificatesRepository.delete(trx, locked.certificate.id);
-      await this.ctx.changes.record(trx, 'certificate_pack', a.zoneId, host.id);
       return locked.certificate.id;
     });
-    this.ctx.changes.committed();
-    return id;
   }
 }

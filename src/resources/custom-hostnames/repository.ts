@@ -31,6 +31,12 @@ const hostnameWithZone = prepared((db, p: { zoneId: string; id: string }) =>
 );
 
 export const customHostnamesRepository = {
+  getById: (db: Db, id: string) => db.selectFrom('custom_hostnames').selectAll().where('id', '=', id).executeTakeFirst(),
+  /** The edge's index: servable hostnames (a certificate in the pack) after `afterId`, by id. */
+  servablePage: (db: Db, afterId: string, limit: number) =>
+    db.selectFrom('custom_hostnames').select(['id', 'zone_id', 'hostname']).where('ssl_status', '=', 'active').where('id', '>', afterId).orderBy('id').limit(limit).execute(),
+  indexEntry: (db: Db, id: string) =>
+    db.selectFrom('custom_hostnames').select(['id', 'zone_id', 'hostname', 'ssl_status']).where('id', '=', id).executeTakeFirst(),
   get: (db: Db, zoneId: string, id: string) =>
     db.selectFrom('custom_hostnames').selectAll().where('zone_id', '=', zoneId).where('id', '=', id).executeTakeFirst(),
   /** The zone's account (undefined: no such zone) and the hostname in it (undefined: not there), in one query. */
@@ -39,6 +45,12 @@ export const customHostnamesRepository = {
     if (!row) return undefined;
     const { zone_account_id, ...hostname } = row as typeof row & CustomHostnamesTable;
     return { accountId: zone_account_id, hostname: hostname.id ? (hostname as CustomHostnamesTable) : undefined };
+  },
+  /** Which of `hostnames` are custom hostnames of the zone. */
+  async namesInZone(db: Db, zoneId: string, hostnames: string[]): Promise<Set<string>> {
+    if (hostnames.length === 0) return new Set();
+    const rows = await db.selectFrom('custom_hostnames').select('hostname').where('zone_id', '=', zoneId).where('hostname', 'in', hostnames).execute();
+    return new Set(rows.map((r) => r.hostname));
   },
   getByHostname: (db: Db, hostname: string) =>
     db.selectFrom('custom_hostnames').selectAll().where('hostname', '=', hostname).executeTakeFirst(),

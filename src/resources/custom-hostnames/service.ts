@@ -67,18 +67,16 @@ export class CustomHostnamesService {
       ssl_status: uploads.length > 0 ? 'active' : 'pending_validation',
     };
     try {
-      await this.ctx.store.transaction(async (trx) => {
+      await this.ctx.store.write({ kind: 'custom_hostname', zoneId, entityId: row.id }, async (trx) => {
         if (await customHostnamesRepository.getByHostname(trx, row.hostname)) throw Errors.duplicateHostname();
         if ((await customHostnamesRepository.countInZone(trx, zoneId)) >= HOSTNAME_HARD_CAP) throw Errors.quotaExceeded(HOSTNAME_HARD_CAP);
         await customHostnamesRepository.insert(trx, row);
         await putIntoPack(this.ctx, trx, row, uploads);
-        await this.ctx.changes.record(trx, 'custom_hostname', zoneId, row.id);
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw Errors.duplicateHostname();
       throw err;
     }
-    this.ctx.changes.committed();
     return this.present(row);
   }
 
@@ -117,28 +115,23 @@ export class CustomHostnamesService {
     if (ssl.cloudflareBranding !== undefined) patch.ssl_cloudflare_branding = ssl.cloudflareBranding ? 1 : 0;
     if (ssl.wildcard !== undefined) patch.ssl_wildcard = ssl.wildcard ? 1 : 0;
 
-    const after = await this.ctx.store.transaction(async (trx) => {
-      if (!(await this.ctx.store.lockRow(trx, 'custom_hostnames', before.id))) throw Errors.customHostnameNotFound();
+    const change = { kind: uploads.length > 0 ? 'certificate_pack' : 'custom_hostname', zoneId, entityId: before.id } as const;
+    const after = await this.ctx.store.write(change, async (trx, tx) => {
+      if (!(await tx.lock('custom_hostnames', before.id))) throw Errors.customHostnameNotFound();
       // Re-read under the lock: the hostname may have been deleted since `existing` (another node).
       if (!(await customHostnamesRepository.get(trx, zoneId, before.id))) throw Errors.customHostnameNotFound();
       await customHostnamesRepository.update(trx, before.id, patch);
       const row = (await customHostnamesRepository.get(trx, zoneId, before.id))!;
       if (uploads.length > 0) await putIntoPack(this.ctx, trx, row, uploads);
-      await this.ctx.changes.record(trx, uploads.length > 0 ? 'certificate_pack' : 'custom_hostname', zoneId, row.id);
       return row;
     });
-    this.ctx.changes.committed();
     return this.present(after);
   }
 
   async delete(principal: Principal, zoneId: string, id: string) {
     await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
     const row = await this.existing(zoneId, id);
-    await this.ctx.store.transaction(async (trx) => {
-      await customHostnamesRepository.delete(trx, row.id);
-      await this.ctx.changes.record(trx, 'custom_hostname', zoneId, row.id);
-    });
-    this.ctx.changes.committed();
+    await this.ctx.store.write({ kind: 'custom_hostname', zoneId, entityId: row.id }, (trx) => customHostnamesRepository.delete(trx, row.id));
     return row.id;
   }
 
@@ -154,14 +147,12 @@ export class CustomHostnamesService {
     const problem = originProblem(origin);
     if (problem) throw Errors.invalidFallbackOrigin(`"${origin}": ${problem}`);
     const now = isoTimestamp(this.ctx.clock.now());
-    const row = await this.ctx.store.transaction(async (trx) => {
+    const row = await this.ctx.store.write({ kind: 'fallback_origin', zoneId, entityId: zoneId }, async (trx) => {
       const before = await fallbackOriginsRepository.get(trx, zoneId);
       const next = { zone_id: zoneId, origin: normaliseHostname(origin), status: 'active', created_at: before?.created_at ?? now, updated_at: now };
       await fallbackOriginsRepository.upsert(trx, next);
-      await this.ctx.changes.record(trx, 'fallback_origin', zoneId, zoneId);
       return next;
     });
-    this.ctx.changes.committed();
     return this.fallbackView(row);
   }
 
@@ -174,14 +165,12 @@ export class CustomHostnamesService {
 
   async deleteFallbackOrigin(principal: Principal, zoneId: string) {
     await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
-    const row = await this.ctx.store.transaction(async (trx) => {
+    const row = await this.ctx.store.write({ kind: 'fallback_origin', zoneId, entityId: zoneId }, async (trx) => {
       const before = await fallbackOriginsRepository.get(trx, zoneId);
       if (!before) throw Errors.fallbackOriginNotFound();
       await fallbackOriginsRepository.delete(trx, zoneId);
-      await this.ctx.changes.record(trx, 'fallback_origin', zoneId, zoneId);
       return before;
     });
-    this.ctx.changes.committed();
     return this.fallbackView(row);
   }
 

@@ -12,6 +12,17 @@ export const associationsRepository = {
     if (rows.length > 0) await db.insertInto('hostname_associations').values(rows).execute();
   },
 
+  /**
+   * Associations that may apply to `hostname`, newest first: its own and, for a wildcard
+   * (`*.example.com`), those of names below it (a superset: LIKE's `_` matches any character;
+   * the caller keeps the names the wildcard really covers).
+   */
+  candidatesFor(db: Db, zoneId: string, hostname: string, wildcard: boolean) {
+    let query = db.selectFrom('hostname_associations').select(['hostname', 'ca_id', 'association_seq']).where('zone_id', '=', zoneId);
+    query = wildcard ? query.where((eb) => eb.or([eb('hostname', '=', hostname), eb('hostname', 'like', `%${hostname.slice(1)}`)])) : query.where('hostname', '=', hostname);
+    return query.orderBy('association_seq', 'desc').execute();
+  },
+
   async countForCa(db: Db, caId: string): Promise<number> {
     const r = await db
       .selectFrom('hostname_associations')

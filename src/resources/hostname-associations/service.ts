@@ -5,7 +5,8 @@ import { isoTimestamp } from '../../lib/clock.js';
 import { isUuid } from '../../lib/ids.js';
 import { domainNameProblem, isAscii, normaliseHostname } from '../../pki/hostname.js';
 import { createManagedCa } from '../../pki/managed-ca.js';
-import type { Db, HostnameAssociationsTable, ZonesTable } from '../../storage/schema.js';
+import type { Db, HostnameAssociationsTable, ManagedCasTable, ZonesTable } from '../../storage/schema.js';
+import { customHostnamesRepository } from '../custom-hostnames/repository.js';
 import type { ZonesService } from '../zones/service.js';
 import { mtlsCertificatesRepository } from '../mtls-certificates/repository.js';
 import { associationsRepository, managedCasRepository, MANAGED_CA } from './repository.js';
@@ -52,27 +53,24 @@ export class HostnameAssociationsService {
     const outside = [...out].filter((h) => h !== zone.name && !h.endsWith(`.${zone.name}`));
     if (outside.length > 0) {
       const wildcardOf = (h: string) => (h.startsWith('*.') ? h : `*${h.slice(h.indexOf('.'))}`);
-      const custom = await this.ctx.store.db
-        .selectFrom('custom_hostnames')
-        .select('hostname')
-        .where('zone_id', '=', zone.id)
-        .where('hostname', 'in', [...new Set([...outside, ...outside.map(wildcardOf)])])
-        .execute();
-      const known = new Set(custom.map((r) => r.hostname));
+      const known = await customHostnamesRepository.namesInZone(this.ctx.store.db, zone.id, [...new Set([...outside, ...outside.map(wildcardOf)])]);
       const stranger = outside.find((h) => !known.has(h) && !known.has(wildcardOf(h)));
       if (stranger !== undefined) throw Errors.associationHostnameOutsideZone(stranger);
     }
     return [...out].sort();
   }
 
-  /** Creates the zone's managed CA the first time it is used: an ECDSA P-256 CA, key sealed at rest. */
-  private async ensureManagedCa(zone: ZonesTable): Promise<void> {
-    if (await managedCasRepository.get(this.ctx.store.db, zone.id)) return;
+  /**
+   * The zone's managed CA row when it has none yet: an ECDSA P-256 CA, key sealed at rest,
+   * minted before the write (key generation is the costly part) and inserted in it.
+   */
+  private async newManagedCa(zone: ZonesTable): Promise<ManagedCasTable | undefined> {
+    if (await managedCasRepository.get(this.ctx.store.db, zone.id)) return undefined;
     const now = this.ctx.clock.now();
     const ca = await createManagedCa(zone.name, now);
     const id = this.ctx.ids.uuid();
     const sealed = this.ctx.vault.encrypt(ca.keyPem, id);
-    await managedCasRepository.insertIfAbsent(this.ctx.store.db, {
+    return {
       zone_id: zone.id,
       id,
       certificate: ca.certificatePem,
@@ -80,22 +78,25 @@ export class HostnameAssociationsService {
       key_id: sealed.keyId,
       expires_on: isoTimestamp(ca.expiresOn),
       created_at: isoTimestamp(now),
-    });
+    };
   }
 
   async replace(principal: Principal, zoneId: string, body: { hostnames?: unknown[]; mtls_certificate_id?: unknown }) {
     const zone = await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
     const caId = await this.caIdFor(zone, body.mtls_certificate_id);
     const hostnames = await this.normalise(zone, body.hostnames ?? []);
-    if (caId === MANAGED_CA) await this.ensureManagedCa(zone);
+    const managedCa = caId === MANAGED_CA ? await this.newManagedCa(zone) : undefined;
     const now = isoTimestamp(this.ctx.clock.now());
-    await this.ctx.store.transaction(async (trx) => {
+    await this.ctx.store.write({ kind: 'hostname_association', zoneId: zone.id, entityId: caId }, async (trx, tx) => {
+      // First writer wins: two nodes creating a zone's managed CA at once keep one.
+      if (managedCa) await managedCasRepository.insertIfAbsent(trx, managedCa);
       if (caId !== MANAGED_CA) {
         // The CA row is locked like a DELETE locks it: a CA is never deleted under a new set.
-        if (!(await this.ctx.store.lockRow(trx, 'mtls_certificates', caId))) throw Errors.mtlsCertificateNotFound(caId);
+        if (!(await tx.lock('mtls_certificates', caId))) throw Errors.mtlsCertificateNotFound(caId);
         await this.caIdFor(zone, caId, trx);
       }
-      const seq = await this.ctx.changes.record(trx, 'hostname_association', zone.id, caId);
+      // New associations are ordered by the change that made them.
+      const seq = await tx.sequence();
       // Hostnames that stay keep their association order ("most recently associated wins" at the edge).
       const before = new Map((await associationsRepository.forCa(trx, zone.id, caId)).map((r) => [r.hostname, r]));
       const rows: HostnameAssociationsTable[] = hostnames.map((hostname) => ({
@@ -107,7 +108,6 @@ export class HostnameAssociationsService {
       }));
       await associationsRepository.replace(trx, zone.id, caId, rows);
     });
-    this.ctx.changes.committed();
     return { hostnames };
   }
 

@@ -3,6 +3,8 @@ import type { Db, MtlsCertificatesTable } from '../../storage/schema.js';
 export const mtlsCertificatesRepository = {
   get: (db: Db, accountId: string, id: string) =>
     db.selectFrom('mtls_certificates').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst(),
+  /** The PEM chain of a certificate (the edge's client-CA lists). */
+  chainOf: async (db: Db, id: string) => (await db.selectFrom('mtls_certificates').select('certificates').where('id', '=', id).executeTakeFirst())?.certificates,
   list: (db: Db, accountId: string) =>
     db.selectFrom('mtls_certificates').selectAll().where('account_id', '=', accountId).orderBy('uploaded_on').orderBy('id').execute(),
   async usedCaSlots(db: Db, accountId: string): Promise<number[]> {

@@ -52,7 +52,7 @@ export class MtlsCertificatesService {
       key_id: sealed?.keyId ?? null,
     };
     try {
-      await this.ctx.store.transaction(async (trx) => {
+      await this.ctx.store.write({ kind: 'mtls_certificate', zoneId: null, entityId: id }, async (trx) => {
         if (body.ca) {
           const used = new Set(await mtlsCertificatesRepository.usedCaSlots(trx, accountId));
           const free = [1, 2, 3, 4, 5].find((slot) => !used.has(slot));
@@ -60,14 +60,12 @@ export class MtlsCertificatesService {
           row.ca_slot = free;
         }
         await mtlsCertificatesRepository.insert(trx, row);
-        await this.ctx.changes.record(trx, 'mtls_certificate', null, id);
       });
     } catch (err) {
       // Two nodes taking the last free slot at once: the unique (account, slot) refuses one.
       if (isUniqueViolation(err)) throw Errors.caQuota();
       throw err;
     }
-    this.ctx.changes.committed();
     return toMtlsCertificate(row);
   }
 
@@ -93,15 +91,13 @@ export class MtlsCertificatesService {
   async delete(principal: Principal, accountId: string, id: string) {
     await this.account(principal, accountId, 'ssl:edit');
     const row = await this.existing(accountId, id);
-    await this.ctx.store.transaction(async (trx) => {
+    await this.ctx.store.write({ kind: 'mtls_certificate', zoneId: null, entityId: row.id }, async (trx, tx) => {
       // Locked like an association PUT locks it, so a PUT cannot slip in between count and delete.
-      if (!(await this.ctx.store.lockRow(trx, 'mtls_certificates', row.id))) throw Errors.mtlsCertificateNotFound();
+      if (!(await tx.lock('mtls_certificates', row.id))) throw Errors.mtlsCertificateNotFound();
       const inUse = await associationsRepository.countForCa(trx, row.id);
       if (inUse > 0) throw Errors.mtlsInUse(inUse);
       await mtlsCertificatesRepository.delete(trx, row.id);
-      await this.ctx.changes.record(trx, 'mtls_certificate', null, row.id);
     });
-    this.ctx.changes.committed();
     return toMtlsCertificate(row);
   }
 }

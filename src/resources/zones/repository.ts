@@ -16,6 +16,7 @@ const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => '\\' + c);
 
 export const zonesRepository = {
   get: (db: Db, id: string) => db.selectFrom('zones').selectAll().where('id', '=', id).executeTakeFirst(),
+  exists: async (db: Db, id: string) => (await db.selectFrom('zones').select('id').where('id', '=', id).executeTakeFirst()) !== undefined,
   getByName: (db: Db, name: string) => db.selectFrom('zones').selectAll().where('name', '=', name).executeTakeFirst(),
   insert: (db: Db, row: ZonesTable) => db.insertInto('zones').values(row).execute(),
   update: (db: Db, id: string, patch: Partial<ZonesTable>) => db.updateTable('zones').set(patch).where('id', '=', id).execute(),

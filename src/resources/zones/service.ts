@@ -57,17 +57,15 @@ export class ZonesService {
       activated_on: now,
     };
     try {
-      await this.ctx.store.transaction(async (trx) => {
+      await this.ctx.store.write({ kind: 'zone', zoneId: row.id, entityId: row.id }, async (trx) => {
         if (!(await accountsRepository.get(trx, accountId))) throw Errors.accountNotFound();
         if (await zonesRepository.getByName(trx, name)) throw Errors.zoneExists(name);
         await zonesRepository.insert(trx, row);
-        await this.ctx.changes.record(trx, 'zone', row.id, row.id);
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw Errors.zoneExists(name);
       throw err;
     }
-    this.ctx.changes.committed();
     return this.present(row);
   }
 
@@ -96,21 +94,13 @@ export class ZonesService {
     const patch: Partial<ZonesTable> = { modified_on: isoTimestamp(this.ctx.clock.now()) };
     if (body.paused !== undefined) patch.paused = body.paused ? 1 : 0;
     if (body.type !== undefined) patch.type = body.type;
-    await this.ctx.store.transaction(async (trx) => {
-      await zonesRepository.update(trx, zoneId, patch);
-      await this.ctx.changes.record(trx, 'zone', zoneId, zoneId);
-    });
-    this.ctx.changes.committed();
+    await this.ctx.store.write({ kind: 'zone', zoneId, entityId: zoneId }, (trx) => zonesRepository.update(trx, zoneId, patch));
     return this.get(principal, zoneId);
   }
 
   async delete(principal: Principal, zoneId: string) {
     await this.zoneFor(principal, zoneId, 'zone:edit');
-    await this.ctx.store.transaction(async (trx) => {
-      await zonesRepository.delete(trx, zoneId);
-      await this.ctx.changes.record(trx, 'zone', zoneId, zoneId);
-    });
-    this.ctx.changes.committed();
+    await this.ctx.store.write({ kind: 'zone', zoneId, entityId: zoneId }, (trx) => zonesRepository.delete(trx, zoneId));
     return { id: zoneId };
   }
 }
