@@ -3,11 +3,11 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import type { TicketKeyRing } from './ticket-keys.js';
 import type { AppContext } from '../context.js';
 import { openSslCipherList } from '../pki/ciphers.js';
-import { packCertificatesRepository } from '../resources/certificate-packs/repository.js';
+import { packCertificatesRepository } from '../resources/custom-hostnames/pack-repository.js';
 import { associationsRepository, managedCasRepository, MANAGED_CA } from '../resources/hostname-associations/repository.js';
 import { customHostnamesRepository, fallbackOriginsRepository } from '../resources/custom-hostnames/repository.js';
 import { mtlsCertificatesRepository } from '../resources/mtls-certificates/repository.js';
-import type { SslSettings } from '../resources/custom-hostnames/input.js';
+import type { SslSettings } from '../storage/schema.js';
 import { nameCovers } from '../pki/hostname.js';
 
 /**

@@ -58,6 +58,7 @@ export interface CustomHostnamesTable {
   ssl_cloudflare_branding: number;
   ssl_wildcard: number;
   /** JSON object of the ssl.settings fields. */
+  /** JSON of SslSettings. */
   ssl_settings: string;
   /** 'active' once the pack holds a certificate, else 'pending_validation' (edgecert issues none). */
   ssl_status: string;
@@ -173,3 +174,12 @@ export interface Database {
 
 /** Repositories take either the database or a transaction. */
 export type Db = Kysely<Database> | Transaction<Database>;
+
+/** A custom hostname's `ssl.settings`, as stored (JSON in `ssl_settings`) and read by the edge. */
+export interface SslSettings {
+  http2?: 'on' | 'off';
+  tls_1_3?: 'on' | 'off';
+  min_tls_version?: '1.0' | '1.1' | '1.2' | '1.3';
+  ciphers?: string[];
+  early_hints?: 'on' | 'off';
+}

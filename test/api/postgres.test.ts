@@ -61,7 +61,7 @@ describe('two API nodes and two edge nodes on one PostgreSQL', { skip }, () => {
     };
     // All four start at once on an empty database: migrations serialise on the advisory lock.
     // Edge node 2 polls the change feed once an hour: only NOTIFY can bring it a change in time.
-    const edgeProcs = [{}, { EDGECERT_CHANGE_POLL_INTERVAL: '1h' }].map((extra) => runEdgecert(['serve', '--role', 'edge', '--edge-listen', '127.0.0.1:0'], { ...env, ...extra }));
+    const edgeProcs = ([{}, { EDGECERT_CHANGE_POLL_INTERVAL: '1h' }] as Record<string, string>[]).map((extra) => runEdgecert(['serve', '--role', 'edge', '--edge-listen', '127.0.0.1:0'], { ...env, ...extra }));
     api.push(...(await Promise.all([startApi(), startApi()])));
     for (const proc of edgeProcs) edges.push({ proc, address: (await proc.waitFor(/edge listening on (\S+) \(TLS\)/, 60_000))[1]! });
     const [account] = (await api[0]!.client.accounts.list()).result;

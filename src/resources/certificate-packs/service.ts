@@ -5,39 +5,9 @@ import type { CustomHostnamesTable, Db } from '../../storage/schema.js';
 import type { WriteTx } from '../../storage/connect.js';
 import { customHostnamesRepository } from '../custom-hostnames/repository.js';
 import { toCustomHostname } from '../custom-hostnames/model.js';
-import { certificateRow, validateUpload, type CertificateUpload } from './material.js';
-import { packCertificatesRepository } from './repository.js';
+import { certificateRow, validateUpload } from '../custom-hostnames/pack.js';
+import { packCertificatesRepository } from '../custom-hostnames/pack-repository.js';
 import type { CertificatePair } from '../custom-hostnames/input.js';
-
-/** Validates the pairs of a bundle (all rules, then "one per key type") before any write. */
-export function validatePairs(ctx: AppContext, pairs: CertificatePair[], hostname: string): CertificateUpload[] {
-  const uploads = pairs.map((pair) => validateUpload(ctx, pair, hostname));
-  if (uploads.length === 2 && uploads[0]!.keyType === uploads[1]!.keyType) {
-    throw Errors.duplicateKeyType(uploads[0]!.keyType.toUpperCase());
-  }
-  return uploads;
-}
-
-/**
- * Puts validated certificates into a hostname's pack, inside the caller's transaction: a key
- * type already present is replaced in its slot (the certificate keeps its id), a missing one is
- * added. The database's unique (pack_id, key_type) backs the "one per key type" rule.
- */
-export async function putIntoPack(
-  ctx: AppContext,
-  trx: Db,
-  host: CustomHostnamesTable,
-  uploads: CertificateUpload[],
-): Promise<void> {
-  const current = await packCertificatesRepository.publicForHostname(trx, host.id);
-  for (const upload of uploads) {
-    const slot = current.find((c) => c.key_type === upload.keyType);
-    const id = slot?.id ?? ctx.ids.uuid();
-    const row = certificateRow(ctx, upload, { id, packId: host.ssl_pack_id, customHostnameId: host.id });
-    if (slot) await packCertificatesRepository.replace(trx, id, row);
-    else await packCertificatesRepository.insert(trx, row);
-  }
-}
 
 interface PackAddress {
   zoneId: string;

@@ -1,4 +1,5 @@
 import { Errors } from '../../api/errors.js';
+import type { SslSettings } from '../../storage/schema.js';
 import { CIPHERS } from '../../pki/ciphers.js';
 import { domainNameProblem, isAscii, normaliseHostname } from '../../pki/hostname.js';
 
@@ -12,13 +13,7 @@ export interface CertificatePair {
   custom_key?: string;
 }
 
-export interface SslSettings {
-  http2?: 'on' | 'off';
-  tls_1_3?: 'on' | 'off';
-  min_tls_version?: '1.0' | '1.1' | '1.2' | '1.3';
-  ciphers?: string[];
-  early_hints?: 'on' | 'off';
-}
+export type { SslSettings } from '../../storage/schema.js';
 
 export interface SslBody {
   method?: string;

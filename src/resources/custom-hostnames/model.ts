@@ -1,5 +1,5 @@
 import type { CustomHostnamesTable } from '../../storage/schema.js';
-import type { PackCertificateView } from '../certificate-packs/repository.js';
+import type { PackCertificateView } from './pack-repository.js';
 
 
 function certificateView(c: PackCertificateView) {

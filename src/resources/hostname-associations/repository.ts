@@ -23,19 +23,6 @@ export const associationsRepository = {
     return query.orderBy('association_seq', 'desc').execute();
   },
 
-  async countForCa(db: Db, caId: string): Promise<number> {
-    const r = await db
-      .selectFrom('hostname_associations')
-      .select(({ fn }) => fn.countAll<number>().as('n'))
-      .where('ca_id', '=', caId)
-      .executeTakeFirstOrThrow();
-    return Number(r.n);
-  },
-
-  async zonesUsing(db: Db, caId: string): Promise<string[]> {
-    const rows = await db.selectFrom('hostname_associations').select('zone_id').distinct().where('ca_id', '=', caId).execute();
-    return rows.map((r) => r.zone_id);
-  },
 };
 
 export const managedCasRepository = {

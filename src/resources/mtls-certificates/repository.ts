@@ -11,6 +11,20 @@ export const mtlsCertificatesRepository = {
     const rows = await db.selectFrom('mtls_certificates').select('ca_slot').where('account_id', '=', accountId).where('ca_slot', 'is not', null).execute();
     return rows.map((r) => Number(r.ca_slot));
   },
+  /** How many hostname associations name this CA (a CA in use cannot be deleted). */
+  async associationCount(db: Db, id: string): Promise<number> {
+    const r = await db
+      .selectFrom('hostname_associations')
+      .select(({ fn }) => fn.countAll<number>().as('n'))
+      .where('ca_id', '=', id)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  },
+  /** The zones whose hostnames are associated with this CA. */
+  async zonesUsing(db: Db, id: string): Promise<string[]> {
+    const rows = await db.selectFrom('hostname_associations').select('zone_id').distinct().where('ca_id', '=', id).execute();
+    return rows.map((r) => r.zone_id);
+  },
   insert: (db: Db, row: MtlsCertificatesTable) => db.insertInto('mtls_certificates').values(row).execute(),
   delete: (db: Db, id: string) => db.deleteFrom('mtls_certificates').where('id', '=', id).execute(),
 };

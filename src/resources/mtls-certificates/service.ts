@@ -3,10 +3,11 @@ import { authorize, type Principal } from '../../api/auth.js';
 import { Errors } from '../../api/errors.js';
 import { isoTimestamp } from '../../lib/clock.js';
 import { validateMtlsUpload } from '../../pki/mtls.js';
+import { PkiRefusal } from '../../pki/refusal.js';
+import { mtlsUploadError } from './refusals.js';
 import { isUniqueViolation } from '../../storage/connect.js';
 import type { MtlsCertificatesTable } from '../../storage/schema.js';
 import { accountsRepository } from '../accounts/repository.js';
-import { associationsRepository } from '../hostname-associations/repository.js';
 import { mtlsCertificatesRepository } from './repository.js';
 import { toMtlsCertificate } from './model.js';
 
@@ -31,7 +32,7 @@ export class MtlsCertificatesService {
     await this.account(principal, accountId, 'ssl:edit');
     if (typeof body.ca !== 'boolean') throw Errors.invalidField('ca is required: true for a CA, false for a client or server certificate');
     if (typeof body.certificates !== 'string') throw Errors.mtlsInvalid('certificates is required: PEM text');
-    const v = validateMtlsUpload({ ca: body.ca, certificates: body.certificates, privateKey: body.private_key }, this.ctx.clock.now());
+    const v = validated(() => validateMtlsUpload({ ca: body.ca as boolean, certificates: body.certificates as string, privateKey: body.private_key }, this.ctx.clock.now()));
     const id = this.ctx.ids.uuid();
     const now = isoTimestamp(this.ctx.clock.now());
     const sealed = v.keyPem !== undefined ? this.ctx.vault.encrypt(v.keyPem, id) : undefined;
@@ -83,7 +84,7 @@ export class MtlsCertificatesService {
   async associations(principal: Principal, accountId: string, id: string) {
     await this.account(principal, accountId, 'ssl:read');
     const row = await this.existing(accountId, id);
-    const zones = await associationsRepository.zonesUsing(this.ctx.store.db, row.id);
+    const zones = await mtlsCertificatesRepository.zonesUsing(this.ctx.store.db, row.id);
     return zones.map(() => ({ service: 'ssl', status: 'active' }));
   }
 
@@ -94,10 +95,19 @@ export class MtlsCertificatesService {
     await this.ctx.store.write({ kind: 'mtls_certificate', zoneId: null, entityId: row.id }, async (trx, tx) => {
       // Locked like an association PUT locks it, so a PUT cannot slip in between count and delete.
       if (!(await tx.lock('mtls_certificates', row.id))) throw Errors.mtlsCertificateNotFound();
-      const inUse = await associationsRepository.countForCa(trx, row.id);
+      const inUse = await mtlsCertificatesRepository.associationCount(trx, row.id);
       if (inUse > 0) throw Errors.mtlsInUse(inUse);
       await mtlsCertificatesRepository.delete(trx, row.id);
     });
     return toMtlsCertificate(row);
+  }
+}
+
+function validated<T>(validate: () => T): T {
+  try {
+    return validate();
+  } catch (err) {
+    if (err instanceof PkiRefusal) throw mtlsUploadError(err.refusal);
+    throw err;
   }
 }
