@@ -128,6 +128,21 @@ export async function benchEdge(): Promise<void> {
   await store.close();
   say(`seeded ${HOSTNAMES} hostnames with RSA + ECDSA packs in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
 
+  // BENCH_EDGE_PHASES=workers: only the one-worker / N-worker comparison (a quieter re-run of it).
+  if (process.env.BENCH_EDGE_PHASES === 'workers') {
+    try {
+      const workers = Number(process.env.BENCH_EDGE_WORKERS ?? 2);
+      const single = await benchWorkers(dir, originPort, 1);
+      const many = await benchWorkers(dir, originPort, workers);
+      say(`server CPU per full handshake, unpinned, ${workers} workers / 1 worker: ${(many.full.serverCpuMs / single.full.serverCpuMs).toFixed(2)} (goal ≤ 1.1); resumed: ${(many.resumed.serverCpuMs / single.resumed.serverCpuMs).toFixed(2)}`);
+      say(`results: ${saveResults('edge', { ...results, workers: { single, many } })}`);
+    } finally {
+      origin.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
+
   // edgecert, edge role only.
   const started = Date.now();
   const edge = runEdgecert(['serve', '--role', 'edge', '--edge-listen', '127.0.0.1:0'], {

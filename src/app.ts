@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { AppContext } from './context.js';
 import type { Timeouts } from './config.js';
@@ -26,8 +27,18 @@ export const API_PREFIX = '/client/v4';
 export const BODY_LIMIT = 1024 * 1024;
 const DEFAULT_TIMEOUTS: Timeouts = { headersMs: 10_000, keepAliveMs: 30_000, idleMs: 60_000 };
 
+/** What a route declares (for the contract test and the route table). */
+export interface DeclaredRoute {
+  method: string;
+  url: string;
+  /** Status codes with a response schema. */
+  responses: string[];
+  request: { params: boolean; querystring: boolean; body: boolean };
+}
+
 export interface BuiltApp {
   app: FastifyInstance;
+  routes: DeclaredRoute[];
   services: {
     accounts: AccountsService;
     zones: ZonesService;
@@ -87,7 +98,24 @@ export function buildApp(ctx: AppContext, timeouts: Timeouts = DEFAULT_TIMEOUTS)
   app.server.headersTimeout = timeouts.headersMs;
   (app.server as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.min(1000, timeouts.headersMs);
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // Every API route declares its contract: request schemas and a response schema per success
+  // status, which Fastify serialises with (fast-json-stringify: no field outside it is sent).
+  const routes: DeclaredRoute[] = [];
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema ?? {};
+    const declared = {
+      method: String(route.method),
+      url: route.url,
+      responses: Object.keys((schema.response as object | undefined) ?? {}),
+      request: { params: schema.params !== undefined, querystring: schema.querystring !== undefined, body: schema.body !== undefined },
+    };
+    if (route.url.startsWith(API_PREFIX) && !declared.responses.some((code) => code.startsWith('2'))) {
+      throw new Error(`${declared.method} ${route.url} declares no response schema`);
+    }
+    routes.push(declared);
+  });
+
+  app.get('/healthz', { schema: { response: { 200: Type.Object({ status: Type.String() }) } } }, async () => ({ status: 'ok' }));
 
   app.register(
     async (api) => {
@@ -125,7 +153,7 @@ export function buildApp(ctx: AppContext, timeouts: Timeouts = DEFAULT_TIMEOUTS)
     return reply.status(apiError.status).headers({ ...apiError.headers, ...retryHint(apiError.status) }).send(failure(apiError.errors));
   });
 
-  return { app, services };
+  return { app, routes, services };
 }
 
 /**

@@ -8,10 +8,17 @@ export interface ResultInfo {
   total_pages: number;
 }
 
-export function success<T>(result: T, extra: { result_info?: ResultInfo; messages?: unknown[] } = {}) {
+/** A message of the envelope (`GET /user/tokens/verify` sends one). */
+export interface Message {
+  code: number;
+  message: string;
+  type?: null;
+}
+
+export function success<T>(result: T, extra: { result_info?: ResultInfo; messages?: Message[] } = {}) {
   return {
     success: true as const,
-    errors: [] as ErrorItem[],
+    errors: [] as Message[],
     messages: extra.messages ?? [],
     result,
     ...(extra.result_info ? { result_info: extra.result_info } : {}),

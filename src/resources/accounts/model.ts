@@ -1,7 +1,18 @@
+import { Type, type Static } from '@sinclair/typebox';
 import type { AccountsTable } from '../../storage/schema.js';
+import { Nullable } from '../../api/responses.js';
+
+/** The SDK's `Account` shape: the response contract of the account routes. */
+export const Account = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  type: Type.Union([Type.Literal('standard'), Type.Literal('enterprise')]),
+  created_on: Type.String(),
+  settings: Type.Object({ abuse_contact_email: Nullable(Type.String()), enforce_twofactor: Type.Boolean() }),
+});
 
 /** Row → the SDK's `Account` shape. */
-export function toAccount(row: AccountsTable) {
+export function toAccount(row: AccountsTable): Static<typeof Account> {
   return {
     id: row.id,
     name: row.name,

@@ -1,7 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { deleted, success } from '../../api/envelope.js';
+import { DeletedEnvelope, Envelope } from '../../api/responses.js';
 import { TagParam, UuidParam } from '../../api/validate.js';
+import { CustomHostname } from '../custom-hostnames/model.js';
 import type { CertificatePacksService } from './service.js';
 
 const PackCertificateParams = Type.Object({
@@ -11,14 +14,7 @@ const PackCertificateParams = Type.Object({
   certificate_id: UuidParam,
 });
 
-interface Params {
-  zone_id: string;
-  custom_hostname_id: string;
-  certificate_pack_id: string;
-  certificate_id: string;
-}
-
-const address = (p: Params) => ({
+const address = (p: Static<typeof PackCertificateParams>) => ({
   zoneId: p.zone_id,
   customHostnameId: p.custom_hostname_id,
   packId: p.certificate_pack_id,
@@ -26,21 +22,23 @@ const address = (p: Params) => ({
 });
 
 export function certificatePackRoutes(app: FastifyInstance, service: CertificatePacksService): void {
+  const routes = app.withTypeProvider<TypeBoxTypeProvider>();
   const path = '/zones/:zone_id/custom_hostnames/:custom_hostname_id/certificate_pack/:certificate_pack_id/certificates/:certificate_id';
 
-  app.put<{ Params: Params; Body: { custom_certificate?: string; custom_key?: string } }>(
+  routes.put(
     path,
     {
       schema: {
         params: PackCertificateParams,
         // Missing fields are refused by the certificate rules (1427 / 1428) with their own messages.
         body: Type.Object({ custom_certificate: Type.Optional(Type.String()), custom_key: Type.Optional(Type.String()) }),
+        response: { 200: Envelope(CustomHostname) },
       },
     },
     async (req) => success(await service.replace(req.principal, address(req.params), req.body ?? {})),
   );
 
-  app.delete<{ Params: Params }>(path, { schema: { params: PackCertificateParams } }, async (req) =>
+  routes.delete(path, { schema: { params: PackCertificateParams, response: { 200: DeletedEnvelope } } }, async (req) =>
     deleted(await service.delete(req.principal, address(req.params))),
   );
 }

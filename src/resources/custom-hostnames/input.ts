@@ -1,3 +1,4 @@
+import { Type, type Static } from '@sinclair/typebox';
 import { Errors } from '../../api/errors.js';
 import type { SslSettings } from '../../storage/schema.js';
 import { CIPHERS } from '../../pki/ciphers.js';
@@ -15,27 +16,38 @@ export interface CertificatePair {
 
 export type { SslSettings } from '../../storage/schema.js';
 
-export interface SslBody {
-  method?: string;
-  type?: string;
-  bundle_method?: string;
-  certificate_authority?: string;
-  cloudflare_branding?: boolean;
-  wildcard?: boolean;
-  custom_csr_id?: string;
-  custom_certificate?: string;
-  custom_key?: string;
-  custom_cert_bundle?: CertificatePair[];
-  settings?: Record<string, unknown>;
-}
+const OptionalText = Type.Optional(Type.Union([Type.String(), Type.Null()]));
+const Pair = Type.Object({ custom_certificate: Type.String(), custom_key: Type.String() });
 
-export interface HostnameBody {
-  hostname?: string;
-  custom_metadata?: Record<string, unknown> | null;
-  custom_origin_server?: string | null;
-  custom_origin_sni?: string | null;
-  ssl?: SslBody;
-}
+/**
+ * The body of POST and PATCH: JSON types only (the route validates it, and it is the handlers'
+ * type); the value rules and their Cloudflare codes are below. `hostname` is checked here, not
+ * by the schema, so that a non-string gets 1407 like any other bad hostname.
+ */
+export const HostnameBodySchema = Type.Object({
+  hostname: Type.Optional(Type.Unknown()),
+  custom_metadata: Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
+  custom_origin_server: OptionalText,
+  custom_origin_sni: OptionalText,
+  ssl: Type.Optional(
+    Type.Object({
+      method: Type.Optional(Type.String()),
+      type: Type.Optional(Type.String()),
+      bundle_method: Type.Optional(Type.String()),
+      certificate_authority: Type.Optional(Type.String()),
+      cloudflare_branding: Type.Optional(Type.Boolean()),
+      wildcard: Type.Optional(Type.Boolean()),
+      custom_csr_id: Type.Optional(Type.String()),
+      custom_certificate: Type.Optional(Type.String()),
+      custom_key: Type.Optional(Type.String()),
+      custom_cert_bundle: Type.Optional(Type.Array(Pair)),
+      settings: Type.Optional(Type.Object({})),
+    }),
+  ),
+});
+
+export type HostnameBody = Static<typeof HostnameBodySchema>;
+type SslBody = NonNullable<HostnameBody['ssl']>;
 
 /** What a body asks to change; `undefined` = not sent (PATCH keeps it), `null` = clear it. */
 export interface ParsedHostnameInput {

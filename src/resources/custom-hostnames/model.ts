@@ -1,8 +1,70 @@
+import { Type, type Static } from '@sinclair/typebox';
 import type { CustomHostnamesTable } from '../../storage/schema.js';
 import type { PackCertificateView } from './pack-repository.js';
 
 
-function certificateView(c: PackCertificateView) {
+const Strings = Type.Array(Type.String());
+const Opt = Type.Optional;
+
+/** One certificate of a pack, as the API shows it (never its key). */
+export const PackCertificate = Type.Object({
+  id: Type.String(),
+  key_type: Type.String(),
+  issuer: Type.String(),
+  serial_number: Type.String(),
+  signature: Type.String(),
+  expires_on: Type.String(),
+  issued_on: Type.String(),
+  uploaded_on: Type.String(),
+  fingerprint_sha256: Type.String(),
+  hosts: Strings,
+});
+
+/** The SDK's custom hostname object: the response contract of the custom hostname and pack routes. */
+export const CustomHostname = Type.Object({
+  id: Type.String(),
+  hostname: Type.String(),
+  status: Type.String(),
+  created_at: Type.String(),
+  custom_metadata: Opt(Type.Record(Type.String(), Type.String())),
+  custom_origin_server: Opt(Type.String()),
+  custom_origin_sni: Opt(Type.String()),
+  ownership_verification: Type.Object({ type: Type.Literal('txt'), name: Type.String(), value: Type.String() }),
+  ownership_verification_http: Type.Object({ http_url: Type.String(), http_body: Type.String() }),
+  verification_errors: Strings,
+  ssl: Type.Object({
+    id: Type.String(),
+    type: Type.Literal('dv'),
+    method: Opt(Type.Union([Type.Literal('http'), Type.Literal('txt'), Type.Literal('email')])),
+    status: Type.String(),
+    bundle_method: Type.Union([Type.Literal('ubiquitous'), Type.Literal('optimal'), Type.Literal('force')]),
+    wildcard: Type.Boolean(),
+    certificate_authority: Opt(Type.String()),
+    custom_csr_id: Opt(Type.String()),
+    settings: Type.Object({
+      http2: Opt(Type.String()),
+      tls_1_3: Opt(Type.String()),
+      min_tls_version: Opt(Type.String()),
+      ciphers: Opt(Strings),
+      early_hints: Opt(Type.String()),
+    }),
+    validation_records: Type.Array(Type.Object({ http_url: Opt(Type.String()), http_body: Opt(Type.String()), txt_name: Opt(Type.String()), txt_value: Opt(Type.String()) })),
+    validation_errors: Type.Array(Type.Object({ message: Type.String() })),
+    custom_certificate: Opt(Type.String()),
+    issuer: Opt(Type.String()),
+    serial_number: Opt(Type.String()),
+    signature: Opt(Type.String()),
+    expires_on: Opt(Type.String()),
+    uploaded_on: Opt(Type.String()),
+    hosts: Opt(Strings),
+    certificates: Type.Array(PackCertificate),
+  }),
+});
+
+export const FallbackOrigin = Type.Object({ origin: Type.String(), status: Type.String(), errors: Strings, created_at: Type.String(), updated_at: Type.String() });
+export const Quota = Type.Object({ allocated: Type.Integer(), used: Type.Integer(), exceeded: Type.Boolean(), hard_cap: Type.Integer() });
+
+function certificateView(c: PackCertificateView): Static<typeof PackCertificate> {
   return {
     id: c.id,
     key_type: c.key_type,
@@ -22,7 +84,7 @@ function certificateView(c: PackCertificateView) {
  * fields describe the ECDSA certificate when there is one, else the RSA one. `custom_key` is
  * never part of the answer.
  */
-export function toCustomHostname(row: CustomHostnamesTable, certificates: PackCertificateView[]) {
+export function toCustomHostname(row: CustomHostnamesTable, certificates: PackCertificateView[]): Static<typeof CustomHostname> {
   const primary = certificates.find((c) => c.key_type === 'ecdsa') ?? certificates.find((c) => c.key_type === 'rsa');
   const ordered = [...certificates].sort((a, b) => (a.key_type === b.key_type ? 0 : a.key_type === 'ecdsa' ? -1 : 1));
   return {
@@ -52,8 +114,8 @@ export function toCustomHostname(row: CustomHostnamesTable, certificates: PackCe
       wildcard: row.ssl_wildcard === 1,
       ...(row.ssl_certificate_authority !== null ? { certificate_authority: row.ssl_certificate_authority as 'google' } : {}),
       ...(row.ssl_custom_csr_id !== null ? { custom_csr_id: row.ssl_custom_csr_id } : {}),
-      settings: JSON.parse(row.ssl_settings) as Record<string, unknown>,
-      validation_records: [] as unknown[],
+      settings: JSON.parse(row.ssl_settings) as Static<typeof CustomHostname>['ssl']['settings'],
+      validation_records: [],
       validation_errors: [] as Array<{ message: string }>,
       ...(primary
         ? {

@@ -1,7 +1,53 @@
+import { Type, type Static } from '@sinclair/typebox';
 import type { ZonesTable } from '../../storage/schema.js';
+import { Nullable } from '../../api/responses.js';
+
+const Strings = Type.Array(Type.String());
+
+/** The SDK's `Zone` shape: the response contract of the zone routes. */
+export const Zone = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  status: Type.Union(['initializing', 'pending', 'active', 'moved'].map((s) => Type.Literal(s))),
+  paused: Type.Boolean(),
+  type: Type.Union(['full', 'partial', 'secondary', 'internal'].map((s) => Type.Literal(s))),
+  development_mode: Type.Number(),
+  name_servers: Strings,
+  original_name_servers: Nullable(Strings),
+  original_registrar: Nullable(Type.String()),
+  original_dnshost: Nullable(Type.String()),
+  created_on: Type.String(),
+  modified_on: Type.String(),
+  activated_on: Nullable(Type.String()),
+  vanity_name_servers: Strings,
+  permissions: Strings,
+  meta: Type.Object({
+    cdn_only: Type.Boolean(),
+    custom_certificate_quota: Type.Integer(),
+    dns_only: Type.Boolean(),
+    foundation_dns: Type.Boolean(),
+    page_rule_quota: Type.Integer(),
+    phishing_detected: Type.Boolean(),
+    step: Type.Integer(),
+  }),
+  owner: Type.Object({ id: Type.String(), name: Type.String(), type: Type.String() }),
+  account: Type.Object({ id: Type.String(), name: Type.String() }),
+  plan: Type.Object({
+    id: Type.String(),
+    name: Type.String(),
+    price: Type.Number(),
+    currency: Type.String(),
+    frequency: Type.String(),
+    is_subscribed: Type.Boolean(),
+    can_subscribe: Type.Boolean(),
+    legacy_id: Type.String(),
+    legacy_discount: Type.Boolean(),
+    externally_managed: Type.Boolean(),
+  }),
+});
 
 /** Row → the SDK's `Zone` shape. Fields edgecert has no notion of get their neutral values. */
-export function toZone(row: ZonesTable, account: { id: string; name: string }) {
+export function toZone(row: ZonesTable, account: { id: string; name: string }): Static<typeof Zone> {
   return {
     id: row.id,
     name: row.name,
