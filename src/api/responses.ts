@@ -27,4 +27,13 @@ export const Envelope = <T extends TSchema>(result: T) =>
 /** Deletes whose SDK method does not unwrap the envelope: a top-level `id` as well (envelope.ts `deleted`). */
 export const DeletedEnvelope = Type.Composite([Type.Object({ id: Type.String() }), Envelope(Type.Object({ id: Type.String() }))]);
 
-export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+/**
+ * A string from a fixed set. Not a union of literals: fast-json-stringify serialises `anyOf` by
+ * validating each branch with Ajv at run time, `enum` as a plain string.
+ */
+export const StringEnum = <T extends string>(...values: T[]) => Type.Unsafe<T>({ type: 'string', enum: values });
+
+/** A string, or null (one JSON type list, for the same reason as StringEnum). */
+export const NullableString = () => Type.Unsafe<string | null>({ type: ['string', 'null'] });
+/** A list of strings, or null. */
+export const NullableStrings = () => Type.Unsafe<string[] | null>({ type: ['array', 'null'], items: { type: 'string' } });

@@ -139,6 +139,13 @@ export interface MasterKeyChecksTable {
 }
 
 /** A TLS session-ticket key: `slot` = start of its issuing period / the rotation period. */
+/** Custom hostnames per zone and ssl_status, kept by triggers (migration 008). */
+export interface HostnameCountsTable {
+  zone_id: string;
+  ssl_status: string;
+  n: number | string | bigint;
+}
+
 export interface TlsTicketKeysTable {
   slot: number;
   /** The 16-byte key name, hex (the first bytes of every ticket it encrypts). */
@@ -170,6 +177,7 @@ export interface Database {
   changes: ChangesTable;
   master_key_checks: MasterKeyChecksTable;
   tls_ticket_keys: TlsTicketKeysTable;
+  hostname_counts: HostnameCountsTable;
 }
 
 /** Repositories take either the database or a transaction. */

@@ -277,3 +277,51 @@ describe('custom hostnames', () => {
     assert.deepEqual(codes(write.body), [10000]);
   });
 });
+
+describe('list totals from kept counts', () => {
+  test('total_count stays exact through creates, certificates added, deletes and a zone delete (both databases)', async () => {
+    const zone = (await s.client.zones.create({ name: 'counted-saas.com', account: { id: s.accountId } })).id;
+    const p = (q = '') => `/zones/${zone}/custom_hostnames${q}`;
+    /** total_count for a filter, and the number of hostnames found by paging through every page. */
+    const totals = async (filter: string) => {
+      const first = await s.api('GET', p(`?per_page=5${filter}`));
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      let seen = 0;
+      for (let page = 1; page <= first.body.result_info.total_pages; page++) seen += (await s.api('GET', p(`?per_page=5&page=${page}${filter}`))).body.result.length;
+      return { reported: first.body.result_info.total_count, seen };
+    };
+    const check = async (expected: { all: number; active: number; pending: number }) => {
+      for (const [filter, want] of [['', expected.all], ['&ssl_status=active', expected.active], ['&ssl_status=pending_validation', expected.pending], ['&ssl=1', expected.active]] as const) {
+        const t = await totals(filter);
+        assert.deepEqual(t, { reported: want, seen: want }, `filter "${filter}"`);
+      }
+      const quota = await s.api('GET', p('/quota'));
+      assert.equal(quota.body.result.used, expected.all);
+    };
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const host = `c${i}.counted.test`;
+      const leaf = i % 2 === 0 ? await pki.leaf({ hosts: [host], keyType: 'ecdsa' }) : undefined;
+      const res = await s.api('POST', p(), { hostname: host, ...(leaf ? { ssl: { custom_certificate: leaf.chainPem, custom_key: leaf.keyPem } } : {}) });
+      assert.equal(res.status, 201);
+      ids.push(res.body.result.id);
+    }
+    // A refused create changes nothing.
+    assert.equal((await s.api('POST', p(), { hostname: 'c0.counted.test' })).status, 409);
+    await check({ all: 7, active: 4, pending: 3 });
+    // A certificate added to a pending hostname makes it active.
+    const leaf = await pki.leaf({ hosts: ['c1.counted.test'], keyType: 'rsa' });
+    assert.equal((await s.api('PATCH', p(`/${ids[1]}`), { ssl: { custom_certificate: leaf.chainPem, custom_key: leaf.keyPem } })).status, 202);
+    await check({ all: 7, active: 5, pending: 2 });
+    await s.api('DELETE', p(`/${ids[0]}`));
+    await s.api('DELETE', p(`/${ids[3]}`));
+    await check({ all: 5, active: 4, pending: 1 });
+    // The counts the triggers keep equal a count of the rows, for every zone.
+    const db = s.running.ctx.store.db;
+    const kept = await db.selectFrom('hostname_counts').select(['zone_id', 'ssl_status', 'n']).where('n', '>', 0).orderBy('zone_id').orderBy('ssl_status').execute();
+    const counted = await db.selectFrom('custom_hostnames').select(['zone_id', 'ssl_status', ({ fn }) => fn.countAll<number>().as('n')]).groupBy(['zone_id', 'ssl_status']).orderBy('zone_id').orderBy('ssl_status').execute();
+    assert.deepEqual(kept.map((r) => [r.zone_id, r.ssl_status, Number(r.n)]), counted.map((r) => [r.zone_id, r.ssl_status, Number(r.n)]));
+    await s.client.zones.delete({ zone_id: zone });
+    assert.equal((await db.selectFrom('hostname_counts').selectAll().where('zone_id', '=', zone).execute()).length, 0, 'a deleted zone leaves no counts');
+  });
+});

@@ -1,14 +1,14 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { AccountsTable } from '../../storage/schema.js';
-import { Nullable } from '../../api/responses.js';
+import { NullableString, StringEnum } from '../../api/responses.js';
 
 /** The SDK's `Account` shape: the response contract of the account routes. */
 export const Account = Type.Object({
   id: Type.String(),
   name: Type.String(),
-  type: Type.Union([Type.Literal('standard'), Type.Literal('enterprise')]),
+  type: StringEnum('standard', 'enterprise'),
   created_on: Type.String(),
-  settings: Type.Object({ abuse_contact_email: Nullable(Type.String()), enforce_twofactor: Type.Boolean() }),
+  settings: Type.Object({ abuse_contact_email: NullableString(), enforce_twofactor: Type.Boolean() }),
 });
 
 /** Row → the SDK's `Account` shape. */

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { CustomHostnamesTable } from '../../storage/schema.js';
+import { StringEnum } from '../../api/responses.js';
 import type { PackCertificateView } from './pack-repository.js';
 
 
@@ -35,9 +36,9 @@ export const CustomHostname = Type.Object({
   ssl: Type.Object({
     id: Type.String(),
     type: Type.Literal('dv'),
-    method: Opt(Type.Union([Type.Literal('http'), Type.Literal('txt'), Type.Literal('email')])),
+    method: Opt(StringEnum('http', 'txt', 'email')),
     status: Type.String(),
-    bundle_method: Type.Union([Type.Literal('ubiquitous'), Type.Literal('optimal'), Type.Literal('force')]),
+    bundle_method: StringEnum('ubiquitous', 'optimal', 'force'),
     wildcard: Type.Boolean(),
     certificate_authority: Opt(Type.String()),
     custom_csr_id: Opt(Type.String()),

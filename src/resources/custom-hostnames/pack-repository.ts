@@ -43,7 +43,7 @@ export const packCertificatesRepository = {
   async forHostnames(db: Db, ids: string[]): Promise<Map<string, PackCertificateView[]>> {
     const byHostname = new Map<string, PackCertificateView[]>();
     if (ids.length === 0) return byHostname;
-    const rows = await db.selectFrom('pack_certificates').select(PUBLIC_COLUMNS).where('custom_hostname_id', 'in', ids).orderBy('key_type').execute();
+    const rows = await db.selectFrom('pack_certificates').select(PUBLIC_COLUMNS).where('custom_hostname_id', 'in', ids).execute();
     for (const row of rows) {
       const list = byHostname.get(row.custom_hostname_id) ?? [];
       list.push(row);

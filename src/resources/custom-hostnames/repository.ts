@@ -58,13 +58,12 @@ export const customHostnamesRepository = {
   update: (db: Db, id: string, patch: Partial<CustomHostnamesTable>) =>
     db.updateTable('custom_hostnames').set(patch).where('id', '=', id).execute(),
   delete: (db: Db, id: string) => db.deleteFrom('custom_hostnames').where('id', '=', id).execute(),
-  async countInZone(db: Db, zoneId: string): Promise<number> {
-    const r = await db
-      .selectFrom('custom_hostnames')
-      .select(({ fn }) => fn.countAll<number>().as('n'))
-      .where('zone_id', '=', zoneId)
-      .executeTakeFirstOrThrow();
-    return Number(r.n);
+  /** Hostnames in the zone (with this ssl_status), from the counts the triggers keep: O(1), not O(zone). */
+  async countInZone(db: Db, zoneId: string, sslStatus?: string): Promise<number> {
+    let q = db.selectFrom('hostname_counts').select(({ fn }) => fn.sum<number | string | null>('n').as('n')).where('zone_id', '=', zoneId);
+    if (sslStatus !== undefined) q = q.where('ssl_status', '=', sslStatus);
+    const r = await q.executeTakeFirst();
+    return Number(r?.n ?? 0);
   },
 
   async list(db: Db, f: CustomHostnameFilter, page: PageRequest) {
@@ -81,7 +80,13 @@ export const customHostnamesRepository = {
     if (f.customOriginServer !== undefined) q = q.where('custom_origin_server', '=', f.customOriginServer);
     if (f.certificateAuthority !== undefined) q = q.where('ssl_certificate_authority', '=', f.certificateAuthority);
 
-    const total = await q.select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    // Without a filter beyond the zone and one ssl_status, the total is a kept count; otherwise
+    // the matching rows are counted.
+    const countedByTriggers = f.id === undefined && !f.hostname && (f.sslStatus?.length ?? 0) <= 1 && f.hostnameStatus === undefined &&
+      f.wildcard === undefined && f.customOriginServer === undefined && f.certificateAuthority === undefined;
+    const total = countedByTriggers
+      ? { n: await customHostnamesRepository.countInZone(db, f.zoneId, f.sslStatus?.[0]) }
+      : await q.select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     let rows = q.selectAll();
     rows = rows.orderBy(f.order === 'ssl' || f.order === 'ssl_status' ? 'ssl_status' : f.order, f.direction);
     // Hostnames are unique, so they end every order: the indexes (zone, ssl_status, hostname) and

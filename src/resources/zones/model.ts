@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { ZonesTable } from '../../storage/schema.js';
-import { Nullable } from '../../api/responses.js';
+import { NullableString, NullableStrings, StringEnum } from '../../api/responses.js';
 
 const Strings = Type.Array(Type.String());
 
@@ -8,17 +8,17 @@ const Strings = Type.Array(Type.String());
 export const Zone = Type.Object({
   id: Type.String(),
   name: Type.String(),
-  status: Type.Union(['initializing', 'pending', 'active', 'moved'].map((s) => Type.Literal(s))),
+  status: StringEnum('initializing', 'pending', 'active', 'moved'),
   paused: Type.Boolean(),
-  type: Type.Union(['full', 'partial', 'secondary', 'internal'].map((s) => Type.Literal(s))),
+  type: StringEnum('full', 'partial', 'secondary', 'internal'),
   development_mode: Type.Number(),
   name_servers: Strings,
-  original_name_servers: Nullable(Strings),
-  original_registrar: Nullable(Type.String()),
-  original_dnshost: Nullable(Type.String()),
+  original_name_servers: NullableStrings(),
+  original_registrar: NullableString(),
+  original_dnshost: NullableString(),
   created_on: Type.String(),
   modified_on: Type.String(),
-  activated_on: Nullable(Type.String()),
+  activated_on: NullableString(),
   vanity_name_servers: Strings,
   permissions: Strings,
   meta: Type.Object({

@@ -212,5 +212,39 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '008_hostname_counts': {
+      // A list page's total (result_info.total_count) and the zone quota, without counting every
+      // hostname of the zone on each request: per (zone, ssl_status) counts kept by triggers in
+      // the writing transaction, so no code path can forget them. And an index for the
+      // created_at order, which sorted the whole zone per page.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('hostname_counts')
+          .addColumn('zone_id', 'text', (c) => c.notNull().references('zones.id').onDelete('cascade'))
+          .addColumn('ssl_status', 'text', (c) => c.notNull())
+          .addColumn('n', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('hostname_counts_pk', ['zone_id', 'ssl_status'])
+          .execute();
+        await sql`insert into hostname_counts (zone_id, ssl_status, n) select zone_id, ssl_status, count(*) from custom_hostnames group by zone_id, ssl_status`.execute(db);
+        const decrement = sql`update hostname_counts set n = n - 1 where zone_id = old.zone_id and ssl_status = old.ssl_status`;
+        const increment = sql`insert into hostname_counts (zone_id, ssl_status, n) values (new.zone_id, new.ssl_status, 1) on conflict (zone_id, ssl_status) do update set n = hostname_counts.n + 1`;
+        if (dialect === 'postgres') {
+          await sql`create function edgecert_count_hostnames() returns trigger language plpgsql as $$
+            begin
+              if tg_op in ('DELETE', 'UPDATE') then ${decrement}; end if;
+              if tg_op in ('INSERT', 'UPDATE') then ${increment}; end if;
+              return null;
+            end $$`.execute(db);
+          await sql`create trigger custom_hostnames_count after insert or delete or update of zone_id, ssl_status on custom_hostnames
+            for each row execute function edgecert_count_hostnames()`.execute(db);
+        } else {
+          await sql`create trigger custom_hostnames_count_insert after insert on custom_hostnames begin ${increment}; end`.execute(db);
+          await sql`create trigger custom_hostnames_count_delete after delete on custom_hostnames begin ${decrement}; end`.execute(db);
+          await sql`create trigger custom_hostnames_count_update after update of zone_id, ssl_status on custom_hostnames
+            when old.zone_id is not new.zone_id or old.ssl_status is not new.ssl_status begin ${decrement}; ${increment}; end`.execute(db);
+        }
+        await db.schema.createIndex('custom_hostnames_zone_created').on('custom_hostnames').columns(['zone_id', 'created_at', 'hostname']).execute();
+      },
+    },
   };
 }
