@@ -325,3 +325,71 @@ describe('list totals from kept counts', () => {
     assert.equal((await db.selectFrom('hostname_counts').selectAll().where('zone_id', '=', zone).execute()).length, 0, 'a deleted zone leaves no counts');
   });
 });
+
+describe('deep pages', () => {
+  test('pages past the anchors are the same rows offsets give, in every order, and stay exact after writes', async () => {
+    const zone = (await s.client.zones.create({ name: 'deep-saas.com', account: { id: s.accountId } })).id;
+    const p = (q = '') => `/zones/${zone}/custom_hostnames${q}`;
+    const leaf = await pki.leaf({ hosts: ['*.deep.test'], keyType: 'ecdsa' });
+    const N = 620; // past two anchors (every 250 rows)
+    const names = Array.from({ length: N }, (_, i) => `h${String((i * 7919) % 10000).padStart(4, '0')}.deep.test`);
+    for (const [i, hostname] of names.entries()) {
+      // One in three with a certificate: the default order (ssl_status, hostname) has two runs.
+      const res = await s.api('POST', p(), { hostname, ...(i % 3 === 0 ? { ssl: { custom_certificate: leaf.chainPem, custom_key: leaf.keyPem } } : {}) });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+    }
+    const all = async (order: string) => {
+      const out: string[] = [];
+      for (let page = 1; ; page++) {
+        const res = await s.api('GET', p(`?per_page=50&page=${page}${order}`));
+        assert.equal(res.status, 200);
+        out.push(...res.body.result.map((h: any) => `${h.ssl.status}|${h.hostname}`));
+        if (page >= res.body.result_info.total_pages) return out;
+      }
+    };
+    const status = new Map<string, string>();
+    const expected = (order: string) => {
+      const rows = [...status].map(([hostname, st]) => ({ hostname, st }));
+      const byHost = (a: { hostname: string }, b: { hostname: string }) => (a.hostname < b.hostname ? -1 : 1);
+      if (order === '') rows.sort((a, b) => (a.st === b.st ? byHost(a, b) : a.st < b.st ? -1 : 1));
+      if (order === '&order=hostname') rows.sort(byHost);
+      if (order === '&order=hostname&direction=desc') rows.sort((a, b) => byHost(b, a));
+      if (order === '&order=ssl_status&direction=desc') rows.sort((a, b) => (a.st === b.st ? byHost(a, b) : a.st > b.st ? -1 : 1));
+      return rows.map((r) => `${r.st}|${r.hostname}`);
+    };
+    names.forEach((n, i) => status.set(n, i % 3 === 0 ? 'active' : 'pending_validation'));
+    const orders = ['', '&order=hostname', '&order=hostname&direction=desc', '&order=ssl_status&direction=desc'];
+    for (const order of orders) assert.deepEqual(await all(order), expected(order), `order "${order}"`);
+    // created_at: every row once, in created_at order (ties by hostname).
+    const byCreated = await all('&order=created_at');
+    assert.equal(new Set(byCreated).size, N);
+    // Writes move rows across anchors: the next deep pages must see them.
+    assert.equal((await s.api('POST', p(), { hostname: 'a0000.deep.test' })).status, 201);
+    status.set('a0000.deep.test', 'pending_validation');
+    const victim = (await s.api('GET', p('?hostname=h0000.deep.test'))).body.result[0];
+    await s.api('DELETE', p(`/${victim.id}`));
+    status.delete('h0000.deep.test');
+    for (const order of orders) assert.deepEqual(await all(order), expected(order), `order "${order}" after writes`);
+
+    // hostname.contain through the trigram index (3+ characters) and without it (fewer): the same answers as a scan.
+    for (const needle of ['h00', '000', '12', 'a0000', '7.deep', 'nothing-like-it']) {
+      const found: string[] = [];
+      for (let page = 1; ; page++) {
+        const res = await s.api('GET', p(`?per_page=50&page=${page}&hostname.contain=${needle}`));
+        assert.equal(res.status, 200);
+        found.push(...res.body.result.map((h: any) => h.hostname));
+        if (page >= Math.max(1, res.body.result_info.total_pages)) {
+          assert.equal(res.body.result_info.total_count, found.length);
+          break;
+        }
+      }
+      assert.deepEqual(found.sort(), [...status.keys()].filter((h) => h.includes(needle)).sort(), `contain ${needle}`);
+    }
+    if (s.running.ctx.store.dialect === 'sqlite') {
+      // The search table follows inserts and deletes (its delete finds the row through the index).
+      const { sql } = await import('kysely');
+      const rows = await sql<{ n: number }>`select count(*) as n from custom_hostnames_search s where not exists (select 1 from custom_hostnames h where h.id = s.id)`.execute(s.running.ctx.store.db);
+      assert.equal(Number(rows.rows[0]!.n), 0, 'no search rows left for deleted hostnames');
+    }
+  });
+});

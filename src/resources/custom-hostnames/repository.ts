@@ -1,7 +1,8 @@
-import { sql } from 'kysely';
+import { SqliteAdapter, sql } from 'kysely';
 import type { CustomHostnamesTable, Db, FallbackOriginsTable } from '../../storage/schema.js';
 import { offsetOf, type PageRequest } from '../../api/pagination.js';
 import { prepared } from '../../storage/prepared.js';
+import { ANCHOR_EVERY, PageAnchors } from './page-anchors.js';
 
 export interface CustomHostnameFilter {
   zoneId: string;
@@ -16,6 +17,20 @@ export interface CustomHostnameFilter {
   order: 'ssl' | 'ssl_status' | 'hostname' | 'created_at';
   direction: 'asc' | 'desc';
 }
+
+/** Deep-page anchors of this process's listings (page-anchors.ts). */
+const pageAnchors = new PageAnchors();
+
+/** The zone's newest change: any custom hostname write in the zone, on any node, raises it. */
+async function zoneVersion(db: Db, zoneId: string): Promise<number> {
+  const r = await db.selectFrom('changes').select(({ fn }) => fn.max('seq').as('seq')).where('zone_id', '=', zoneId).executeTakeFirst();
+  return Number(r?.seq ?? 0);
+}
+
+/** The dialect behind a Kysely instance, for the one query that differs (substring search). */
+const dialectOf = (db: Db): 'sqlite' | 'postgres' => (db.getExecutor().adapter instanceof SqliteAdapter ? 'sqlite' : 'postgres');
+/** FTS5's trigram LIKE has no ESCAPE: a value with LIKE's own characters, or under 3 characters (no trigram), scans instead. */
+const searchable = (db: Db, value: string) => dialectOf(db) === 'postgres' || (value.length >= 3 && !/[%_\\]/.test(value));
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => '\\' + c);
 
@@ -72,7 +87,12 @@ export const customHostnamesRepository = {
     if (f.hostname) {
       const v = escapeLike(f.hostname.value);
       if (f.hostname.op === 'exact') q = q.where('hostname', '=', f.hostname.value);
-      else q = q.where(sql<boolean>`hostname like ${f.hostname.op === 'contain' ? `%${v}%` : `${v}%`} escape '\\'`);
+      else if (f.hostname.op === 'contain' && searchable(db, f.hostname.value)) {
+        // SQLite: the trigram table finds the candidates (migration 009); PostgreSQL's trigram
+        // index serves the LIKE below as it is. Both keep the exact LIKE.
+        if (dialectOf(db) === 'sqlite') q = q.where('id', 'in', (eb) => eb.selectFrom(sql`custom_hostnames_search`.as('s')).select(sql<string>`s.id`.as('id')).where(sql<boolean>`s.hostname like ${`%${f.hostname!.value}%`}`));
+        q = q.where(sql<boolean>`hostname like ${`%${v}%`} escape '\\'`);
+      } else q = q.where(sql<boolean>`hostname like ${f.hostname.op === 'contain' ? `%${v}%` : `${v}%`} escape '\\'`);
     }
     for (const status of f.sslStatus ?? []) q = q.where('ssl_status', '=', status);
     if (f.hostnameStatus !== undefined) q = q.where('status', '=', f.hostnameStatus);
@@ -87,12 +107,40 @@ export const customHostnamesRepository = {
     const total = countedByTriggers
       ? { n: await customHostnamesRepository.countInZone(db, f.zoneId, f.sslStatus?.[0]) }
       : await q.select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    let rows = q.selectAll();
-    rows = rows.orderBy(f.order === 'ssl' || f.order === 'ssl_status' ? 'ssl_status' : f.order, f.direction);
-    // Hostnames are unique, so they end every order: the indexes (zone, ssl_status, hostname) and
-    // (zone, hostname) then give the default and hostname orders without a sort.
-    const result = await rows.orderBy('hostname').limit(page.perPage).offset(offsetOf(page)).execute();
-    return { rows: result, total: Number(total.n) };
+    // Hostnames are unique, so they end every order: the indexes (zone, ssl_status, hostname),
+    // (zone, hostname) and (zone, created_at, hostname) give each order without a sort, and a
+    // row's key tells its position (page-anchors.ts).
+    const first = f.order === 'ssl' || f.order === 'ssl_status' ? ('ssl_status' as const) : f.order === 'created_at' ? ('created_at' as const) : undefined;
+    const ordered = <T extends typeof q>(query: T) => (first ? query.orderBy(first, f.direction).orderBy('hostname') : query.orderBy('hostname', f.direction)) as T;
+    const offset = offsetOf(page);
+    const byOffset = () => ordered(q).selectAll().limit(page.perPage).offset(offset).execute();
+    if (offset < ANCHOR_EVERY || f.id !== undefined) return { rows: await byOffset(), total: Number(total.n) };
+
+    const listing = JSON.stringify([f.zoneId, f.hostname ?? null, f.sslStatus ?? null, f.hostnameStatus ?? null, f.wildcard ?? null, f.customOriginServer ?? null, f.certificateAuthority ?? null, f.order, f.direction]);
+    const version = await zoneVersion(db, f.zoneId);
+    let anchors = pageAnchors.get(listing, version);
+    if (!anchors) {
+      // One pass over the listing's keys (the order's index covers them), every ANCHOR_EVERY-th kept.
+      const keys = await ordered(q).select(first ? [first, 'hostname'] : ['hostname']).execute();
+      anchors = { version, keys: [] };
+      for (let i = ANCHOR_EVERY - 1; i < keys.length; i += ANCHOR_EVERY) {
+        const k = keys[i] as { hostname: string; ssl_status?: string; created_at?: string };
+        anchors.keys.push({ hostname: k.hostname, first: first ? k[first] : undefined });
+      }
+    }
+    const { after, skip } = PageAnchors.startFor(anchors, offset);
+    let from = q;
+    if (after) {
+      const beyond = f.direction === 'asc' ? '>' : '<';
+      from = first
+        ? from.where((eb) => eb.or([eb(first, beyond, after.first!), eb.and([eb(first, '=', after.first!), eb('hostname', '>', after.hostname)])]))
+        : from.where('hostname', beyond, after.hostname);
+    }
+    const rows = await ordered(from).selectAll().limit(page.perPage).offset(skip).execute();
+    // Exact or not used: a write to the zone while this was read (on any node) means offsets.
+    if ((await zoneVersion(db, f.zoneId)) !== version) return { rows: await byOffset(), total: Number(total.n) };
+    pageAnchors.set(listing, anchors);
+    return { rows, total: Number(total.n) };
   },
 };
 
