@@ -11,7 +11,7 @@
  * its zone, on any node). Otherwise the page is read by offset and the anchors are rebuilt on
  * the next deep request.
  */
-export const ANCHOR_EVERY = 250;
+export const ANCHOR_EVERY = 100;
 /** Listings (zone × filter × order) whose anchors are kept, least recently used dropped first. */
 const CAPACITY = 256;
 

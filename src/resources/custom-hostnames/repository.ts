@@ -1,4 +1,4 @@
-import { SqliteAdapter, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { CustomHostnamesTable, Db, FallbackOriginsTable } from '../../storage/schema.js';
 import { offsetOf, type PageRequest } from '../../api/pagination.js';
 import { prepared } from '../../storage/prepared.js';
@@ -26,11 +26,6 @@ async function zoneVersion(db: Db, zoneId: string): Promise<number> {
   const r = await db.selectFrom('changes').select(({ fn }) => fn.max('seq').as('seq')).where('zone_id', '=', zoneId).executeTakeFirst();
   return Number(r?.seq ?? 0);
 }
-
-/** The dialect behind a Kysely instance, for the one query that differs (substring search). */
-const dialectOf = (db: Db): 'sqlite' | 'postgres' => (db.getExecutor().adapter instanceof SqliteAdapter ? 'sqlite' : 'postgres');
-/** FTS5's trigram LIKE has no ESCAPE: a value with LIKE's own characters, or under 3 characters (no trigram), scans instead. */
-const searchable = (db: Db, value: string) => dialectOf(db) === 'postgres' || (value.length >= 3 && !/[%_\\]/.test(value));
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => '\\' + c);
 
@@ -87,12 +82,7 @@ export const customHostnamesRepository = {
     if (f.hostname) {
       const v = escapeLike(f.hostname.value);
       if (f.hostname.op === 'exact') q = q.where('hostname', '=', f.hostname.value);
-      else if (f.hostname.op === 'contain' && searchable(db, f.hostname.value)) {
-        // SQLite: the trigram table finds the candidates (migration 009); PostgreSQL's trigram
-        // index serves the LIKE below as it is. Both keep the exact LIKE.
-        if (dialectOf(db) === 'sqlite') q = q.where('id', 'in', (eb) => eb.selectFrom(sql`custom_hostnames_search`.as('s')).select(sql<string>`s.id`.as('id')).where(sql<boolean>`s.hostname like ${`%${f.hostname!.value}%`}`));
-        q = q.where(sql<boolean>`hostname like ${`%${v}%`} escape '\\'`);
-      } else q = q.where(sql<boolean>`hostname like ${f.hostname.op === 'contain' ? `%${v}%` : `${v}%`} escape '\\'`);
+      else q = q.where(sql<boolean>`hostname like ${f.hostname.op === 'contain' ? `%${v}%` : `${v}%`} escape '\\'`);
     }
     for (const status of f.sslStatus ?? []) q = q.where('ssl_status', '=', status);
     if (f.hostnameStatus !== undefined) q = q.where('status', '=', f.hostnameStatus);
@@ -129,14 +119,20 @@ export const customHostnamesRepository = {
       }
     }
     const { after, skip } = PageAnchors.startFor(anchors, offset);
-    let from = q;
-    if (after) {
-      const beyond = f.direction === 'asc' ? '>' : '<';
-      from = first
-        ? from.where((eb) => eb.or([eb(first, beyond, after.first!), eb.and([eb(first, '=', after.first!), eb('hostname', '>', after.hostname)])]))
-        : from.where('hostname', beyond, after.hostname);
+    const want = skip + page.perPage;
+    let rows: CustomHostnamesTable[];
+    if (!after) rows = await ordered(q).selectAll().limit(page.perPage).offset(skip).execute();
+    else if (!first) rows = await ordered(q.where('hostname', f.direction === 'asc' ? '>' : '<', after.hostname)).selectAll().limit(want).execute();
+    else if (f.direction === 'asc') {
+      // (first, hostname) > (a, b): a row value, which both databases seek to in the index.
+      rows = await ordered(q.where(sql<boolean>`(${sql.ref(first)}, hostname) > (${after.first!}, ${after.hostname})`)).selectAll().limit(want).execute();
+    } else {
+      // first descending, hostname ascending: no one row-value range; the rest of the anchor's
+      // run of equal `first`, then the runs below it — two seeks.
+      rows = await ordered(q.where(first, '=', after.first!).where('hostname', '>', after.hostname)).selectAll().limit(want).execute();
+      if (rows.length < want) rows = rows.concat(await ordered(q.where(first, '<', after.first!)).selectAll().limit(want - rows.length).execute());
     }
-    const rows = await ordered(from).selectAll().limit(page.perPage).offset(skip).execute();
+    if (after) rows = rows.slice(skip);
     // Exact or not used: a write to the zone while this was read (on any node) means offsets.
     if ((await zoneVersion(db, f.zoneId)) !== version) return { rows: await byOffset(), total: Number(total.n) };
     pageAnchors.set(listing, anchors);

@@ -248,36 +248,5 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('changes_zone').on('changes').columns(['zone_id', 'seq']).execute();
       },
     },
-    '009_hostname_search': {
-      // hostname.contain without reading every hostname of the zone: a trigram index. SQLite: an
-      // FTS5 table with the trigram tokenizer (its own copy of id and hostname, kept by triggers;
-      // not external content, whose rowids VACUUM may renumber). PostgreSQL: pg_trgm's GIN index,
-      // which LIKE '%…%' uses as it is, when the extension can be created here (else the filter
-      // scans, as before).
-      async up(db: Kysely<any>) {
-        if (dialect === 'postgres') {
-          const available = await sql<{ ok: number }>`select 1 as ok from pg_available_extensions where name = 'pg_trgm'`.execute(db);
-          if (available.rows.length === 0) return;
-          await sql`savepoint edgecert_trgm`.execute(db);
-          try {
-            await sql`create extension if not exists pg_trgm`.execute(db);
-            await sql`create index custom_hostnames_hostname_trgm on custom_hostnames using gin (hostname gin_trgm_ops)`.execute(db);
-            await sql`release savepoint edgecert_trgm`.execute(db);
-          } catch {
-            // No right to create the extension: substring filters scan.
-            await sql`rollback to savepoint edgecert_trgm`.execute(db);
-          }
-          return;
-        }
-        await sql`create virtual table custom_hostnames_search using fts5(id unindexed, hostname, tokenize = 'trigram')`.execute(db);
-        await sql`insert into custom_hostnames_search (id, hostname) select id, hostname from custom_hostnames`.execute(db);
-        // A hostname never changes once created (PATCH refuses another name), so insert and delete suffice.
-        await sql`create trigger custom_hostnames_search_insert after insert on custom_hostnames begin
-          insert into custom_hostnames_search (id, hostname) values (new.id, new.hostname); end`.execute(db);
-        // Found through the index (the hostname as a phrase), not a scan of every row.
-        await sql`create trigger custom_hostnames_search_delete after delete on custom_hostnames begin
-          delete from custom_hostnames_search where custom_hostnames_search match '"' || replace(old.hostname, '"', '""') || '"' and id = old.id; end`.execute(db);
-      },
-    },
   };
 }
