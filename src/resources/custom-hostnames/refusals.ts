@@ -1,17 +1,14 @@
 import { Errors, type ApiError } from '../../api/errors.js';
 import type { ChainProblem, Refusal } from '../../pki/refusal.js';
+import { privateKeyError } from '../../api/refusals.js';
 
 /** A custom certificate or key refused by pki/: Cloudflare's codes (1426–1447) and edgecert's (1810–1812). */
 export function customCertificateError(r: Refusal): ApiError {
+  const keyError = privateKeyError(r);
+  if (keyError) return keyError;
   switch (r.rule) {
     case 'chain':
       return chainError(r.chain);
-    case 'key_unparsable':
-      return Errors.keyUnparsable(r.detail);
-    case 'key_encrypted':
-      return Errors.encryptedKey();
-    case 'key_mismatch':
-      return Errors.keyMismatch();
     case 'multiple_leaves':
       return Errors.multipleLeaves();
     case 'no_leaf':

@@ -1,5 +1,6 @@
 import { Errors, type ApiError } from '../../api/errors.js';
 import type { ChainProblem, Refusal } from '../../pki/refusal.js';
+import { privateKeyError } from '../../api/refusals.js';
 
 /** An mTLS upload refused by pki/: 1821 with what was wrong; a bad private key as for custom certificates. */
 export function mtlsUploadError(r: Refusal): ApiError {
@@ -16,16 +17,10 @@ export function mtlsUploadError(r: Refusal): ApiError {
       return Errors.mtlsInvalid(`the certificate expired on ${r.notAfter}`);
     case 'chain_order':
       return Errors.mtlsInvalid(`certificate ${r.index + 2} did not issue certificate ${r.index + 1}: send the CA first, then its chain in order`);
-    // The private key's rules answer as for custom certificates (1428, 1429).
-    case 'key_unparsable':
-      return Errors.keyUnparsable(r.detail);
-    case 'key_encrypted':
-      return Errors.encryptedKey();
-    case 'key_mismatch':
-      return Errors.keyMismatch();
     default:
-      // A custom-certificate-only rule cannot come out of the mTLS rules.
-      return Errors.mtlsInvalid(`refused (${r.rule})`);
+      // The private key's rules answer as for custom certificates (1428, 1429); a
+      // custom-certificate-only rule cannot come out of the mTLS rules.
+      return privateKeyError(r) ?? Errors.mtlsInvalid(`refused (${r.rule})`);
   }
 }
 
