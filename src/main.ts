@@ -5,11 +5,13 @@ import type { Logger } from './lib/logger.js';
 import { openContext, startServer, type Running } from './server.js';
 import { TokensService } from './resources/tokens/service.js';
 import { flushLogs } from './lib/logger.js';
+import { importHostnames } from './cli/import.js';
 
 const USAGE = `usage:
   edgecert serve [--role api|edge|all] [--api-listen host:port] [--data-dir dir] ...
   edgecert migrate [--database-url url]
   edgecert token create --name NAME --permission P [--permission P ...] [--zone ID ... | --account ID]
+  edgecert import --zone ZONE_ID FILE.ndjson   (one POST /custom_hostnames body per line)
 Every EDGECERT_* variable has a flag: EDGECERT_API_LISTEN <-> --api-listen.`;
 
 export async function main(argv: string[]): Promise<void> {
@@ -18,6 +20,7 @@ export async function main(argv: string[]): Promise<void> {
     if (command === 'serve') return await serve(rest);
     if (command === 'migrate') return await migrate(rest);
     if (command === 'token' && rest[0] === 'create') return await tokenCreate(rest.slice(1));
+    if (command === 'import') return await importCommand(rest);
     if (command === '--help' || command === 'help' || command === undefined) {
       process.stdout.write(USAGE + '\n');
       return;
@@ -176,6 +179,50 @@ async function tokenCreate(argv: string[]): Promise<void> {
     process.stdout.write(`${token.value}\n`);
   } catch (err) {
     throw new ConfigError('--permission/--zone/--account', (err as Error).message);
+  } finally {
+    await ctx.store.close();
+  }
+}
+
+/** `edgecert import --zone ZONE_ID FILE`: refusals as JSON lines on stdout, progress and the summary on stderr. */
+async function importCommand(argv: string[]): Promise<void> {
+  let zoneId: string | undefined;
+  let file: string | undefined;
+  const configArgs: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--zone') zoneId = argv[++i];
+    else if (!arg.startsWith('--') && file === undefined) file = arg;
+    else configArgs.push(arg, ...(argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--') ? [argv[++i]!] : []));
+  }
+  if (!zoneId) throw new ConfigError('--zone', 'is required: the zone the hostnames go into');
+  if (!file) throw new ConfigError('FILE', 'give the NDJSON file to import');
+  const config = loadConfig(process.env, configArgs);
+  const { ctx } = await openContext({ ...config, logLevel: 'silent' });
+  const tty = process.stderr.isTTY;
+  let lastPrinted = 0;
+  try {
+    const summary = await importHostnames(ctx, {
+      zoneId,
+      file,
+      trustCaFile: config.trustCaFile,
+      out: (line) => process.stdout.write(line + '\n'),
+      progress: (done, total, s) => {
+        const now = Date.now();
+        if (!tty && now - lastPrinted < 2000 && done < total) return;
+        lastPrinted = now;
+        const pct = total ? Math.floor((done / total) * 100) : 100;
+        const bar = '#'.repeat(Math.floor(pct / 5)).padEnd(20, '.');
+        const rate = s.seconds > 0 ? Math.round(s.created / s.seconds) : 0;
+        const line = `[${bar}] ${String(pct).padStart(3)} %  ${s.created} created, ${s.skipped} already there, ${s.refused} refused  (${rate}/s)`;
+        process.stderr.write(tty ? `\r${line}` : `${line}\n`);
+      },
+    });
+    if (tty) process.stderr.write('\n');
+    process.stderr.write(
+      `edgecert import: ${summary.created} created, ${summary.skipped} already there (skipped), ${summary.refused} refused, in ${summary.seconds.toFixed(1)} s (${Math.round(summary.created / Math.max(summary.seconds, 0.001))} creates/s)\n`,
+    );
+    if (summary.refused > 0) process.exitCode = 1;
   } finally {
     await ctx.store.close();
   }

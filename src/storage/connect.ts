@@ -30,12 +30,13 @@ export interface Store {
   changes: ChangeFeed;
   /**
    * The one way services write (design §3.1). Runs `fn` in a write transaction, records `change`
-   * in the change feed in the same transaction (unless null: a write no edge needs to hear of),
+   * (or each of several, for a batch) in the change feed in the same transaction (unless null: a
+   * write no edge needs to hear of),
    * and once it has committed wakes this process's listeners; on PostgreSQL the NOTIFY to other
    * nodes goes out with the commit. `fn` locks the rows whose invariants it re-checks with
    * `tx.lock`, the same call on both databases.
    */
-  write<T>(change: ChangeTarget | null, fn: (trx: Db, tx: WriteTx) => Promise<T>): Promise<T>;
+  write<T>(change: ChangeTarget | ChangeTarget[] | null, fn: (trx: Db, tx: WriteTx) => Promise<T>): Promise<T>;
   /**
    * A bare transaction, without the change feed: for storage code, bulk seeding and tests.
    * On SQLite it is `BEGIN IMMEDIATE` (takes the write lock up front, so two processes cannot
@@ -60,7 +61,7 @@ export interface WriteTx {
    * it may have been deleted since the caller last read it, outside the write.
    */
   lock(table: LockableTable, id: string): Promise<boolean>;
-  /** Records the write's change now (not at the end) and returns its sequence number. */
+  /** Records the write's change(s) now (not at the end) and returns the (first) sequence number. */
   sequence(): Promise<number>;
 }
 
@@ -79,17 +80,25 @@ function writer(
   changes: ChangeFeed,
 ): Store['write'] {
   return async (change, fn) => {
+    const all = change === null ? [] : Array.isArray(change) ? change : [change];
     const result = await transaction(async (trx) => {
       let seq: Promise<number> | undefined;
       const record = () => {
-        if (!change) throw new Error('store.write: sequence() asked of a write that records no change');
-        return (seq ??= changes.record(trx, change));
+        if (all.length === 0) throw new Error('store.write: sequence() asked of a write that records no change');
+        return (seq ??= (async () => {
+          let first = 0;
+          for (const [i, c] of all.entries()) {
+            const n = await changes.record(trx, c);
+            if (i === 0) first = n;
+          }
+          return first;
+        })());
       };
       const value = await fn(trx, { lock: (table, id) => lockRow(trx, table, id), sequence: record });
-      if (change) await record();
+      if (all.length > 0) await record();
       return value;
     });
-    if (change) changes.committed();
+    if (all.length > 0) changes.committed();
     return result;
   };
 }

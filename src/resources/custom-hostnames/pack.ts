@@ -12,7 +12,7 @@ import { packCertificatesRepository } from './pack-repository.js';
 export type CertificateUpload = ValidatedCertificate;
 
 export function validateUpload(
-  ctx: AppContext,
+  ctx: Pick<AppContext, 'trust' | 'clock'>,
   pair: { custom_certificate?: string; custom_key?: string },
   hostname: string,
 ): CertificateUpload {
@@ -26,7 +26,7 @@ export function validateUpload(
 
 /** The stored row: public fields in the clear, the private key sealed with the row id as AAD. */
 export function certificateRow(
-  ctx: AppContext,
+  ctx: Pick<AppContext, 'vault' | 'clock'>,
   upload: CertificateUpload,
   ids: { id: string; packId: string; customHostnameId: string },
 ): PackCertificatesTable {
@@ -51,7 +51,7 @@ export function certificateRow(
 }
 
 /** Validates the pairs of a bundle (all rules, then "one per key type") before any write. */
-export function validatePairs(ctx: AppContext, pairs: CertificatePair[], hostname: string): CertificateUpload[] {
+export function validatePairs(ctx: Pick<AppContext, 'trust' | 'clock'>, pairs: CertificatePair[], hostname: string): CertificateUpload[] {
   const uploads = pairs.map((pair) => validateUpload(ctx, pair, hostname));
   if (uploads.length === 2 && uploads[0]!.keyType === uploads[1]!.keyType) {
     throw Errors.duplicateKeyType(uploads[0]!.keyType.toUpperCase());
@@ -65,7 +65,7 @@ export function validatePairs(ctx: AppContext, pairs: CertificatePair[], hostnam
  * added. The database's unique (pack_id, key_type) backs the "one per key type" rule.
  */
 export async function putIntoPack(
-  ctx: AppContext,
+  ctx: Pick<AppContext, 'ids' | 'vault' | 'clock'>,
   trx: Db,
   host: CustomHostnamesTable,
   uploads: CertificateUpload[],

@@ -62,6 +62,12 @@ export const customHostnamesRepository = {
     const rows = await db.selectFrom('custom_hostnames').select('hostname').where('zone_id', '=', zoneId).where('hostname', 'in', hostnames).execute();
     return new Set(rows.map((r) => r.hostname));
   },
+  /** The zone each of `hostnames` belongs to, for those that exist. */
+  async ownersOf(db: Db, hostnames: string[]): Promise<Map<string, string>> {
+    if (hostnames.length === 0) return new Map();
+    const rows = await db.selectFrom('custom_hostnames').select(['hostname', 'zone_id']).where('hostname', 'in', hostnames).execute();
+    return new Map(rows.map((r) => [r.hostname, r.zone_id]));
+  },
   getByHostname: (db: Db, hostname: string) =>
     db.selectFrom('custom_hostnames').selectAll().where('hostname', '=', hostname).executeTakeFirst(),
   insert: (db: Db, row: CustomHostnamesTable) => db.insertInto('custom_hostnames').values(row).execute(),

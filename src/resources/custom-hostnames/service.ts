@@ -4,11 +4,11 @@ import { Errors } from '../../api/errors.js';
 import type { PageRequest } from '../../api/pagination.js';
 import { isoTimestamp } from '../../lib/clock.js';
 import { isUniqueViolation } from '../../storage/connect.js';
-import type { CustomHostnamesTable } from '../../storage/schema.js';
+import type { CustomHostnamesTable, Db } from '../../storage/schema.js';
 import { normaliseHostname } from '../../pki/hostname.js';
 import type { ZonesService } from '../zones/service.js';
 import { packCertificatesRepository } from './pack-repository.js';
-import { putIntoPack, validatePairs } from './pack.js';
+import { putIntoPack, validatePairs, type CertificateUpload } from './pack.js';
 import { checkMergedSettings, originProblem, parseCreate, parseEdit, type HostnameBody, type SslSettings } from './input.js';
 import { toCustomHostname } from './model.js';
 import { customHostnamesRepository, fallbackOriginsRepository, type CustomHostnameFilter } from './repository.js';
@@ -17,6 +17,63 @@ import { customHostnamesRepository, fallbackOriginsRepository, type CustomHostna
 export const HOSTNAME_HARD_CAP = 1_000_000;
 
 const READ = ['ssl:read', 'zone:read'] as const;
+
+/** A create, validated and built: everything but the write. Pure CPU (certificate rules, key checks). */
+export interface PreparedHostname {
+  row: CustomHostnamesTable;
+  uploads: CertificateUpload[];
+}
+
+/**
+ * Checks a POST body as the API does (each refusal an ApiError with its Cloudflare code) and
+ * builds the row; nothing is stored. Shared by the API and `edgecert import`.
+ */
+export function prepareHostname(ctx: Pick<AppContext, 'ids' | 'clock' | 'trust'>, zoneId: string, body: HostnameBody): PreparedHostname {
+  const input = parseCreate(body);
+  checkMergedSettings(input.ssl.settings);
+  // All certificate work happens before the transaction: a refusal stores nothing.
+  const uploads = validatePairs(ctx, input.ssl.pairs, input.hostname);
+  const now = isoTimestamp(ctx.clock.now());
+  const row: CustomHostnamesTable = {
+    id: ctx.ids.uuid(),
+    zone_id: zoneId,
+    hostname: input.hostname,
+    custom_metadata: input.customMetadata ?? null,
+    custom_origin_server: input.customOriginServer ?? null,
+    custom_origin_sni: input.customOriginSni ?? null,
+    // edgecert does not verify ownership (there is no DNS to check): the hostname is active at once.
+    status: 'active',
+    verification_token: ctx.ids.uuid(),
+    http_token: ctx.ids.uuid(),
+    created_at: now,
+    updated_at: now,
+    ssl_pack_id: ctx.ids.uuid(),
+    ssl_method: input.ssl.method ?? null,
+    ssl_type: input.ssl.type ?? 'dv',
+    ssl_bundle_method: input.ssl.bundleMethod ?? 'ubiquitous',
+    ssl_certificate_authority: input.ssl.certificateAuthority ?? null,
+    ssl_custom_csr_id: input.ssl.customCsrId ?? null,
+    ssl_cloudflare_branding: input.ssl.cloudflareBranding ? 1 : 0,
+    ssl_wildcard: input.ssl.wildcard ? 1 : 0,
+    ssl_settings: JSON.stringify(input.ssl.settings),
+    ssl_status: uploads.length > 0 ? 'active' : 'pending_validation',
+  };
+  return { row, uploads };
+}
+
+/**
+ * Inserts prepared hostnames and their packs inside the caller's write, after the zone's quota
+ * check (the kept count: O(1)). The caller has checked that each hostname is new.
+ */
+export async function insertPrepared(ctx: Pick<AppContext, 'ids' | 'vault' | 'clock'>, trx: Db, prepared: PreparedHostname[]): Promise<void> {
+  if (prepared.length === 0) return;
+  const zoneId = prepared[0]!.row.zone_id;
+  if ((await customHostnamesRepository.countInZone(trx, zoneId)) + prepared.length > HOSTNAME_HARD_CAP) throw Errors.quotaExceeded(HOSTNAME_HARD_CAP);
+  for (const { row, uploads } of prepared) {
+    await customHostnamesRepository.insert(trx, row);
+    await putIntoPack(ctx, trx, row, uploads);
+  }
+}
 
 export class CustomHostnamesService {
   constructor(
@@ -37,47 +94,17 @@ export class CustomHostnamesService {
 
   async create(principal: Principal, zoneId: string, body: HostnameBody) {
     await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
-    const input = parseCreate(body);
-    checkMergedSettings(input.ssl.settings);
-    // All certificate work happens before the transaction: a refusal stores nothing.
-    const uploads = validatePairs(this.ctx, input.ssl.pairs, input.hostname);
-    const now = isoTimestamp(this.ctx.clock.now());
-    const row: CustomHostnamesTable = {
-      id: this.ctx.ids.uuid(),
-      zone_id: zoneId,
-      hostname: input.hostname,
-      custom_metadata: input.customMetadata ?? null,
-      custom_origin_server: input.customOriginServer ?? null,
-      custom_origin_sni: input.customOriginSni ?? null,
-      // edgecert does not verify ownership (there is no DNS to check): the hostname is active at once.
-      status: 'active',
-      verification_token: this.ctx.ids.uuid(),
-      http_token: this.ctx.ids.uuid(),
-      created_at: now,
-      updated_at: now,
-      ssl_pack_id: this.ctx.ids.uuid(),
-      ssl_method: input.ssl.method ?? null,
-      ssl_type: input.ssl.type ?? 'dv',
-      ssl_bundle_method: input.ssl.bundleMethod ?? 'ubiquitous',
-      ssl_certificate_authority: input.ssl.certificateAuthority ?? null,
-      ssl_custom_csr_id: input.ssl.customCsrId ?? null,
-      ssl_cloudflare_branding: input.ssl.cloudflareBranding ? 1 : 0,
-      ssl_wildcard: input.ssl.wildcard ? 1 : 0,
-      ssl_settings: JSON.stringify(input.ssl.settings),
-      ssl_status: uploads.length > 0 ? 'active' : 'pending_validation',
-    };
+    const prepared = prepareHostname(this.ctx, zoneId, body);
     try {
-      await this.ctx.store.write({ kind: 'custom_hostname', zoneId, entityId: row.id }, async (trx) => {
-        if (await customHostnamesRepository.getByHostname(trx, row.hostname)) throw Errors.duplicateHostname();
-        if ((await customHostnamesRepository.countInZone(trx, zoneId)) >= HOSTNAME_HARD_CAP) throw Errors.quotaExceeded(HOSTNAME_HARD_CAP);
-        await customHostnamesRepository.insert(trx, row);
-        await putIntoPack(this.ctx, trx, row, uploads);
+      await this.ctx.store.write({ kind: 'custom_hostname', zoneId, entityId: prepared.row.id }, async (trx) => {
+        if (await customHostnamesRepository.getByHostname(trx, prepared.row.hostname)) throw Errors.duplicateHostname();
+        await insertPrepared(this.ctx, trx, [prepared]);
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw Errors.duplicateHostname();
       throw err;
     }
-    return this.present(row);
+    return this.present(prepared.row);
   }
 
   async get(principal: Principal, zoneId: string, id: string) {
