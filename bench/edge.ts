@@ -114,7 +114,7 @@ export async function benchEdge(): Promise<void> {
         const certId = crypto.randomUUID();
         const sealed = vault.encrypt(leaf.keyPem, certId);
         certs.push({
-          id: certId, pack_id: packId, custom_hostname_id: id, key_type: keyType, certificate: leaf.chainPem, key_ciphertext: sealed.ciphertext,
+          id: certId, pack_id: packId, custom_hostname_id: id, key_type: keyType, certificate: leaf.chainPem, chain: '', key_ciphertext: sealed.ciphertext,
           key_id: sealed.keyId, issuer: 'edgecert Test CA', serial_number: '1', signature: 'ECDSAWithSHA256', expires_on: now, issued_on: now,
           uploaded_on: now, fingerprint_sha256: '', hosts: '["*.bench.test"]',
         });

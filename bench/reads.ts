@@ -10,6 +10,7 @@ import { isoTimestamp } from '../src/lib/clock.js';
 import { TrustStore } from '../src/pki/trust.js';
 import { validateCustomCertificate } from '../src/pki/validate.js';
 import type { CustomHostnamesTable, PackCertificatesTable } from '../src/storage/schema.js';
+import { splitChain, type SplitChain } from '../src/storage/chains.js';
 import { runEdgecert } from '../test/helpers/process.js';
 import { makeTestPki } from '../test/helpers/pki.js';
 import { fmt, load, saveResults, say, type Measured } from './lib.js';
@@ -71,6 +72,15 @@ export async function seed(dir: string, n: number, trustFile: string) {
   }
   const store = await openStore(`sqlite:${path.join(dir, 'edgecert.db')}`);
   await store.migrate();
+  // Stored as the repository stores them: the leaf, its intermediates once (ca_certificates).
+  const stored = new Map<string, SplitChain>();
+  for (const pair of pairs) {
+    for (const { v } of pair) {
+      const split = splitChain(v.chainPem);
+      stored.set(v.chainPem, split);
+      for (const ca of split.intermediates) await store.db.insertInto('ca_certificates').values(ca).onConflict((oc) => oc.column('fingerprint').doNothing()).execute();
+    }
+  }
   const vault = new KeyVault(loadMasterKey(undefined, dir).key);
   const stamp = isoTimestamp(now);
   const accountId = randomBytes(16).toString('hex');
@@ -101,7 +111,7 @@ export async function seed(dir: string, n: number, trustFile: string) {
         const certId = randomUUID();
         const sealed = vault.encrypt(leaf.keyPem, certId);
         certs.push({
-          id: certId, pack_id: packId, custom_hostname_id: id, key_type: v.keyType, certificate: v.chainPem, key_ciphertext: sealed.ciphertext,
+          id: certId, pack_id: packId, custom_hostname_id: id, key_type: v.keyType, certificate: stored.get(v.chainPem)!.leaf, chain: stored.get(v.chainPem)!.chain, key_ciphertext: sealed.ciphertext,
           key_id: sealed.keyId, issuer: v.issuer, serial_number: v.serialNumber, signature: v.signature, expires_on: v.expiresOn, issued_on: v.issuedOn,
           uploaded_on: stamp, fingerprint_sha256: v.fingerprintSha256, hosts: JSON.stringify(v.hosts),
         });

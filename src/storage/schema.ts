@@ -69,8 +69,14 @@ export interface PackCertificatesTable {
   pack_id: string;
   custom_hostname_id: string;
   key_type: 'rsa' | 'ecdsa';
-  /** PEM chain as uploaded and normalised: leaf first, then intermediates. Public data. */
+  /**
+   * The leaf's PEM (canonical). Its intermediates are stored once for every leaf they issued
+   * (`ca_certificates`), named in `chain`; the repository hands out and takes the whole chain.
+   * (A row written before migration 009 may still hold the whole chain here, with `chain` empty.)
+   */
   certificate: string;
+  /** SHA-256 fingerprints (hex) of the leaf's intermediates, in chain order, space-separated. */
+  chain: string;
   /** AES-256-GCM ciphertext of the private key (see storage/crypto.ts). */
   key_ciphertext: string;
   key_id: string;
@@ -139,6 +145,13 @@ export interface MasterKeyChecksTable {
 }
 
 /** A TLS session-ticket key: `slot` = start of its issuing period / the rotation period. */
+/** Intermediate certificates of uploaded chains, one row per certificate however many leaves it issued. */
+export interface CaCertificatesTable {
+  /** SHA-256 of the DER, hex. */
+  fingerprint: string;
+  pem: string;
+}
+
 /** Custom hostnames per zone and ssl_status, kept by triggers (migration 008). */
 export interface HostnameCountsTable {
   zone_id: string;
@@ -178,6 +191,7 @@ export interface Database {
   master_key_checks: MasterKeyChecksTable;
   tls_ticket_keys: TlsTicketKeysTable;
   hostname_counts: HostnameCountsTable;
+  ca_certificates: CaCertificatesTable;
 }
 
 /** Repositories take either the database or a transaction. */

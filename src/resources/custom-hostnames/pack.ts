@@ -4,9 +4,9 @@ import { validateCustomCertificate, type ValidatedCertificate } from '../../pki/
 import { Errors } from '../../api/errors.js';
 import { PkiRefusal } from '../../pki/refusal.js';
 import { customCertificateError } from './refusals.js';
-import type { CustomHostnamesTable, Db, PackCertificatesTable } from '../../storage/schema.js';
+import type { CustomHostnamesTable, Db } from '../../storage/schema.js';
 import type { CertificatePair } from './input.js';
-import { packCertificatesRepository } from './pack-repository.js';
+import { packCertificatesRepository, type PackCertificateRow } from './pack-repository.js';
 
 /** A certificate and key that passed every rule, ready to be stored under a certificate id. */
 export type CertificateUpload = ValidatedCertificate;
@@ -29,7 +29,7 @@ export function certificateRow(
   ctx: Pick<AppContext, 'vault' | 'clock'>,
   upload: CertificateUpload,
   ids: { id: string; packId: string; customHostnameId: string },
-): PackCertificatesTable {
+): PackCertificateRow {
   const sealed = ctx.vault.encrypt(upload.keyPem, ids.id);
   return {
     id: ids.id,

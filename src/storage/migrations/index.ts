@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Migration } from 'kysely';
 import type { Dialect } from '../connect.js';
+import { splitChain } from '../chains.js';
 
 /**
  * Versioned migrations, applied in name order at start and by `edgecert migrate`.
@@ -246,6 +247,33 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('custom_hostnames_zone_created').on('custom_hostnames').columns(['zone_id', 'created_at', 'hostname']).execute();
         // A zone's newest change, which tells whether deep-page anchors still hold (page-anchors.ts).
         await db.schema.createIndex('changes_zone').on('changes').columns(['zone_id', 'seq']).execute();
+      },
+    },
+    '009_shared_intermediates': {
+      // An intermediate issues thousands of leaves: stored once (ca_certificates), and each
+      // pack certificate keeps its leaf and the fingerprints of its chain.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('ca_certificates')
+          .addColumn('fingerprint', 'text', (c) => c.primaryKey())
+          .addColumn('pem', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.alterTable('pack_certificates').addColumn('chain', 'text', (c) => c.notNull().defaultTo('')).execute();
+        // Existing rows, a page at a time: split off the intermediates.
+        let after = '';
+        for (;;) {
+          const rows = await db.selectFrom('pack_certificates').select(['id', 'certificate']).where('id', '>', after).orderBy('id').limit(1000).execute();
+          for (const row of rows as Array<{ id: string; certificate: string }>) {
+            const split = splitChain(row.certificate);
+            if (split.intermediates.length === 0) continue;
+            for (const ca of split.intermediates) {
+              await db.insertInto('ca_certificates').values(ca).onConflict((oc: any) => oc.column('fingerprint').doNothing()).execute();
+            }
+            await db.updateTable('pack_certificates').set({ certificate: split.leaf, chain: split.chain }).where('id', '=', row.id).execute();
+          }
+          if (rows.length < 1000) break;
+          after = (rows[rows.length - 1] as { id: string }).id;
+        }
       },
     },
   };
