@@ -11,7 +11,7 @@ const USAGE = `usage:
   edgecert serve [--role api|edge|all] [--api-listen host:port] [--data-dir dir] ...
   edgecert migrate [--database-url url]
   edgecert token create --name NAME --permission P [--permission P ...] [--zone ID ... | --account ID]
-  edgecert import --zone ZONE_ID FILE.ndjson   (one POST /custom_hostnames body per line)
+  edgecert import --zone ZONE_ID FILE.ndjson|DIR   (one POST /custom_hostnames body per line, or a directory per hostname)
 Every EDGECERT_* variable has a flag: EDGECERT_API_LISTEN <-> --api-listen.`;
 
 export async function main(argv: string[]): Promise<void> {

@@ -1,4 +1,5 @@
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
@@ -37,16 +38,16 @@ export async function importHostnames(
   if (!(await zonesRepository.exists(ctx.store.db, opts.zoneId))) throw new Error(`zone ${opts.zoneId} was not found`);
   const started = performance.now();
   const summary: ImportSummary = { created: 0, skipped: 0, refused: 0, seconds: 0 };
-  const size = statSync(opts.file).size;
-  let bytesRead = 0;
+  const source = entriesOf(opts.file);
 
   const threads = Array.from({ length: Math.max(1, opts.threads ?? availableParallelism()) }, () =>
     new Worker(new URL('./import-worker.js', import.meta.url), { workerData: { zoneId: opts.zoneId, trustCaFile: opts.trustCaFile } }),
   );
   const hostnameOf = new Map<number, string>();
+  const entryOf = new Map<number, string>();
   const refuse = (n: number, errors: Array<{ code: number; message: string }>) => {
     summary.refused++;
-    opts.out(JSON.stringify({ line: n, hostname: hostnameOf.get(n) ?? null, errors }));
+    opts.out(JSON.stringify({ line: n, ...(entryOf.has(n) ? { entry: entryOf.get(n) } : {}), hostname: hostnameOf.get(n) ?? null, errors }));
   };
 
   // Prepared entries wait here for the next batch write.
@@ -84,12 +85,13 @@ export async function importHostnames(
   };
 
   try {
-    const lines = createInterface({ input: createReadStream(opts.file, { encoding: 'utf8' }), crlfDelay: Infinity });
-    let n = 0;
     let jobs: ImportJob[] = [];
-    for await (const text of lines) {
-      n++;
-      bytesRead += Buffer.byteLength(text) + 1;
+    for await (const { n, text, entry, problem } of source.entries) {
+      if (entry !== undefined) entryOf.set(n, entry);
+      if (problem !== undefined) {
+        refuse(n, Errors.invalidField(problem).errors);
+        continue;
+      }
       if (text.trim() === '') continue;
       let body: unknown;
       try {
@@ -106,7 +108,7 @@ export async function importHostnames(
         dispatch(jobs);
         jobs = [];
         summary.seconds = (performance.now() - started) / 1000;
-        opts.progress(bytesRead, size, summary);
+        opts.progress(source.done(), source.total, summary);
       }
     }
     if (jobs.length) {
@@ -119,8 +121,59 @@ export async function importHostnames(
     await Promise.all(threads.map((t) => t.terminate()));
   }
   summary.seconds = (performance.now() - started) / 1000;
-  opts.progress(size, size, summary);
+  opts.progress(source.total, source.total, summary);
   return summary;
+}
+
+/**
+ * The entries of an import, each the JSON of one POST body: the lines of an NDJSON file, or the
+ * subdirectories of a directory, one per hostname (named after it), each holding its
+ * certificates as `NAME.crt` (or `.pem`) with the key as `NAME.key` (one or two pairs: RSA
+ * and/or ECDSA), and optionally `hostname.json` with further POST fields (`custom_metadata`,
+ * `custom_origin_server`, `ssl.settings`, …). Progress counts bytes of a file, entries of a
+ * directory.
+ */
+function entriesOf(file: string): { entries: AsyncIterable<{ n: number; text: string; entry?: string; problem?: string }>; total: number; done: () => number } {
+  if (!statSync(file).isDirectory()) {
+    const total = statSync(file).size;
+    let bytes = 0;
+    async function* lines() {
+      let n = 0;
+      for await (const text of createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity })) {
+        n++;
+        bytes += Buffer.byteLength(text) + 1;
+        yield { n, text };
+      }
+    }
+    return { entries: lines(), total, done: () => bytes };
+  }
+  const names = readdirSync(file, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  let count = 0;
+  async function* directories() {
+    for (const [i, name] of names.entries()) {
+      count = i + 1;
+      try {
+        yield { n: i + 1, entry: name, text: JSON.stringify(bodyOfDirectory(path.join(file, name), name)) };
+      } catch (err) {
+        yield { n: i + 1, entry: name, text: '', problem: `${name}: ${(err as Error).message}` };
+      }
+    }
+  }
+  return { entries: directories(), total: names.length, done: () => count };
+}
+
+function bodyOfDirectory(dir: string, hostname: string): Record<string, unknown> {
+  const files = readdirSync(dir);
+  const extra = files.includes('hostname.json') ? (JSON.parse(readFileSync(path.join(dir, 'hostname.json'), 'utf8')) as Record<string, unknown>) : {};
+  const pairs = files
+    .filter((f) => /\.(crt|pem)$/.test(f))
+    .sort()
+    .map((f) => {
+      const key = f.replace(/\.(crt|pem)$/, '.key');
+      return { custom_certificate: readFileSync(path.join(dir, f), 'utf8'), custom_key: files.includes(key) ? readFileSync(path.join(dir, key), 'utf8') : '' };
+    });
+  const ssl = { ...((extra.ssl as Record<string, unknown> | undefined) ?? {}), ...(pairs.length ? { custom_cert_bundle: pairs } : {}) };
+  return { ...extra, hostname, ssl };
 }
 
 /**

@@ -107,6 +107,10 @@ async function openSqlite(file: string, clock: Clock): Promise<Store> {
   const { default: SqliteDatabase } = await import('better-sqlite3');
   if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const database = new SqliteDatabase(file);
+  // 16 KiB pages for a new database (an existing one keeps its own): a pack certificate row is
+  // 1.5–3.5 KB, and 4 KiB pages held one each, a third of every page empty (bench -- reads:
+  // 8.4 KB per hostname at 4 KiB, 5.9 KB at 16 KiB, with GETs no dearer).
+  database.pragma('page_size = 16384');
   database.pragma('journal_mode = WAL');
   // WAL + NORMAL survives a killed process (the WAL is in the OS); FULL would also survive power loss.
   database.pragma('synchronous = NORMAL');

@@ -93,3 +93,31 @@ test('an unknown zone or a missing file is an error naming it, with nothing writ
   assert.match(noFile.stderr(), /missing\.ndjson/);
   assert.equal((await s.api('GET', `/zones/${zoneId}/custom_hostnames?hostname=x.import.test`)).body.result.length, 0);
 });
+
+test('a directory per hostname: certificate and key files, optional hostname.json; bad entries refused by name', async () => {
+  const { mkdirSync } = await import('node:fs');
+  const root = path.join(s.dataDir, 'to-import');
+  const [rsa, ecdsa] = [await pki.leaf({ hosts: ['d1.import.test'], keyType: 'rsa' }), await pki.leaf({ hosts: ['d1.import.test'], keyType: 'ecdsa' })];
+  const put = (dir: string, files: Record<string, string>) => {
+    mkdirSync(path.join(root, dir), { recursive: true });
+    for (const [name, text] of Object.entries(files)) writeFileSync(path.join(root, dir, name), text);
+  };
+  put('d1.import.test', { 'rsa.crt': rsa.chainPem, 'rsa.key': rsa.keyPem, 'ecdsa.pem': ecdsa.chainPem, 'ecdsa.key': ecdsa.keyPem, 'hostname.json': JSON.stringify({ custom_metadata: { from: 'dir' } }) });
+  put('d2.import.test', { 'only.crt': ecdsa.chainPem });
+  put('d3.import.test', { 'hostname.json': '{ not json' });
+  const env: Record<string, string> = {
+    EDGECERT_DATA_DIR: s.dataDir,
+    EDGECERT_TRUST_CA_FILE: path.join(s.dataDir, 'test-trust.pem'),
+    ...(s.running.ctx.store.dialect === 'postgres' ? { EDGECERT_DATABASE_URL: s.databaseUrl } : {}),
+  };
+  const run = runEdgecert(['import', '--zone', zoneId, root], env);
+  assert.equal(await run.exited, 1, run.stderr());
+  const refusals = run.stdout().trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(refusals.map((r) => r.entry).sort(), ['d2.import.test', 'd3.import.test']);
+  assert.equal(refusals.find((r) => r.entry === 'd2.import.test').errors[0].code, 1428);
+  assert.match(refusals.find((r) => r.entry === 'd3.import.test').errors[0].message, /d3\.import\.test/);
+  assert.match(run.stderr(), /1 created, 0 already there \(skipped\), 2 refused/);
+  const d1 = (await s.api('GET', `/zones/${zoneId}/custom_hostnames?hostname=d1.import.test`)).body.result[0];
+  assert.deepEqual(d1.ssl.certificates.map((c: any) => c.key_type).sort(), ['ecdsa', 'rsa']);
+  assert.deepEqual(d1.custom_metadata, { from: 'dir' });
+});

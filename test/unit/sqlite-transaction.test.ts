@@ -39,3 +39,20 @@ test('when SQLite has already ended the transaction, the original error still co
   await store.transaction((trx) => trx.insertInto('accounts').values({ id: 'kept', name: 'x', type: 'standard', created_on: 'now' }).execute());
   assert.deepEqual(await accounts(), ['kept']);
 });
+
+test('a new SQLite database has 16 KiB pages (pack certificate rows of 1.5–3.5 KB fill them)', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const { sql } = await import('kysely');
+  const dir = mkdtempSync(path.join(tmpdir(), 'edgecert-pages-'));
+  const fresh = await openStore(`sqlite:${path.join(dir, 'edgecert.db')}`);
+  try {
+    await fresh.migrate();
+    const { rows } = await sql<{ page_size: number }>`pragma page_size`.execute(fresh.db);
+    assert.equal(rows[0]!.page_size, 16384);
+  } finally {
+    await fresh.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
