@@ -14,6 +14,7 @@ import { splitChain, type SplitChain } from '../src/storage/chains.js';
 import { runEdgecert } from '../test/helpers/process.js';
 import { makeTestPki } from '../test/helpers/pki.js';
 import { fmt, load, saveResults, say, type Measured } from './lib.js';
+import { HOSTNAME_HARD_CAP } from '../src/resources/custom-hostnames/service.js';
 
 /**
  * `npm run bench -- reads`: API reads as the data grows (issue 23). For each size in
@@ -201,7 +202,8 @@ async function lists(s: Served) {
   // Last, since it writes: creates with a two-certificate pack through the API.
   let created = 0;
   const createName = 'create with an RSA + ECDSA pack (POST)';
-  if (wanted(createName)) out[createName] = await measure(s, createName, () => s.post(base, { hostname: `new${created++}.bench.test`, ssl: { custom_cert_bundle: s.bundle } }));
+  // A zone holds at most HOSTNAME_HARD_CAP hostnames: at 1M the create is (rightly) refused 1405.
+  if (wanted(createName) && s.n < HOSTNAME_HARD_CAP) out[createName] = await measure(s, createName, () => s.post(base, { hostname: `new${created++}.bench.test`, ssl: { custom_cert_bundle: s.bundle } }));
   return out;
 }
 
