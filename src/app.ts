@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { AppContext } from './context.js';
+import { AJV_OPTIONS, schemaError } from './api/validate.js';
+import type { ErrorObject } from 'ajv';
 import type { Timeouts } from './config.js';
 import { authenticate } from './api/auth.js';
 import { failure } from './api/envelope.js';
@@ -67,7 +69,7 @@ export function buildApp(ctx: AppContext, timeouts: Timeouts = DEFAULT_TIMEOUTS)
     bodyLimit: BODY_LIMIT,
     // Our own envelope for every error; Fastify's default 404/400 bodies never leave.
     return503OnClosing: true,
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    ajv: { customOptions: AJV_OPTIONS },
   });
 
   // JSON only: no text/plain parser; an empty body is "no body", not a parse error.
@@ -173,10 +175,7 @@ function toApiError(error: FastifyError | ApiError, url: string): ApiError {
   if (fe.validation) {
     const path = url.split('?')[0]!;
     if (fe.validationContext === 'params') return Errors.couldNotRoute(path.slice(API_PREFIX.length));
-    const first = fe.validation[0];
-    const where = `${fe.validationContext ?? 'body'}${first?.instancePath ? first.instancePath.replace(/\//g, '.') : ''}`;
-    const extra = first?.params && 'allowedValues' in first.params ? ` (${(first.params.allowedValues as unknown[]).join(', ')})` : '';
-    return Errors.invalidField(`${where} ${first?.message ?? 'is invalid'}${extra}`);
+    return schemaError(fe.validationContext ?? 'body', fe.validation as ErrorObject[]);
   }
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

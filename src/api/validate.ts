@@ -1,4 +1,6 @@
 import { Type } from '@sinclair/typebox';
+import type { ErrorObject, Options } from 'ajv';
+import { Errors, type ApiError } from './errors.js';
 import { TAG_PATTERN, UUID_PATTERN } from '../lib/ids.js';
 
 /** Shared schema pieces. A path id of the wrong shape fails `params` validation → 400/7003. */
@@ -17,3 +19,17 @@ export const PageQuery = Type.Object({
 });
 
 export const Direction = Type.Union([Type.Literal('asc'), Type.Literal('desc')]);
+
+/**
+ * How request schemas are checked (Fastify's Ajv, and `edgecert import`'s own, which must answer
+ * exactly as the API does). Fastify adds its defaults (coercion, defaults) under these.
+ */
+export const AJV_OPTIONS: Options = { coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false };
+
+/** A schema refusal of a request part (`body`, `querystring`), as the API answers it: 400/1800 naming the field. */
+export function schemaError(context: string, errors: ErrorObject[] | null | undefined): ApiError {
+  const first = errors?.[0];
+  const where = `${context}${first?.instancePath ? first.instancePath.replace(/\//g, '.') : ''}`;
+  const extra = first?.params && 'allowedValues' in first.params ? ` (${(first.params.allowedValues as unknown[]).join(', ')})` : '';
+  return Errors.invalidField(`${where} ${first?.message ?? 'is invalid'}${extra}`);
+}

@@ -1,10 +1,10 @@
 import { createReadStream, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { availableParallelism } from 'node:os';
-import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import type { AppContext } from '../context.js';
-import { Errors } from '../api/errors.js';
+import { ApiError, Errors } from '../api/errors.js';
+import { BODY_LIMIT } from '../app.js';
 import { zonesRepository } from '../resources/zones/repository.js';
 import { customHostnamesRepository } from '../resources/custom-hostnames/repository.js';
 import { insertPrepared, type PreparedHostname } from '../resources/custom-hostnames/service.js';
@@ -14,6 +14,13 @@ import type { ImportJob, ImportResult } from './import-worker.js';
 /** Entries sent to a validation thread at once, and hostnames written per transaction. */
 const JOB_SIZE = 25;
 const BATCH = 200;
+
+/** A checked entry waiting for its batch write. */
+interface Pending {
+  n: number;
+  entry?: string;
+  prepared: PreparedHostname;
+}
 
 export interface ImportSummary {
   created: number;
@@ -43,15 +50,15 @@ export async function importHostnames(
   const threads = Array.from({ length: Math.max(1, opts.threads ?? availableParallelism()) }, () =>
     new Worker(new URL('./import-worker.js', import.meta.url), { workerData: { zoneId: opts.zoneId, trustCaFile: opts.trustCaFile } }),
   );
-  const hostnameOf = new Map<number, string>();
-  const entryOf = new Map<number, string>();
-  const refuse = (n: number, errors: Array<{ code: number; message: string }>) => {
+  type Refusal = { code: number; message: string };
+  /** One refused entry, reported by its line (or directory entry) and the hostname it names. */
+  const refuse = (at: { n: number; entry?: string }, hostname: string | null, errors: Refusal[]) => {
     summary.refused++;
-    opts.out(JSON.stringify({ line: n, ...(entryOf.has(n) ? { entry: entryOf.get(n) } : {}), hostname: hostnameOf.get(n) ?? null, errors }));
+    opts.out(JSON.stringify({ line: at.n, ...(at.entry !== undefined ? { entry: at.entry } : {}), hostname, errors }));
   };
 
   // Prepared entries wait here for the next batch write.
-  let pending: Array<{ n: number; prepared: PreparedHostname }> = [];
+  let pending: Pending[] = [];
   let writing = Promise.resolve();
   const flush = () => {
     const batch = pending;
@@ -71,8 +78,8 @@ export async function importHostnames(
       worker.once('message', (results: ImportResult[]) => {
         worker.off('error', onError);
         for (const r of results) {
-          if (r.ok) pending.push({ n: r.n, prepared: r.prepared });
-          else refuse(r.n, r.errors);
+          if (r.ok) pending.push({ n: r.n, entry: r.entry, prepared: r.prepared });
+          else refuse(r, r.hostname, r.errors);
         }
         if (pending.length >= BATCH) void flush();
         idle.push(worker);
@@ -86,23 +93,13 @@ export async function importHostnames(
 
   try {
     let jobs: ImportJob[] = [];
-    for await (const { n, text, entry, problem } of source.entries) {
-      if (entry !== undefined) entryOf.set(n, entry);
-      if (problem !== undefined) {
-        refuse(n, Errors.invalidField(problem).errors);
+    for await (const { n, text, entry, refusal } of source.entries) {
+      if (refusal) {
+        refuse({ n, entry }, null, refusal.errors);
         continue;
       }
       if (text.trim() === '') continue;
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch (err) {
-        refuse(n, Errors.invalidJson((err as Error).message).errors);
-        continue;
-      }
-      const hostname = (body as { hostname?: unknown } | null)?.hostname;
-      if (typeof hostname === 'string') hostnameOf.set(n, hostname);
-      jobs.push({ n, body });
+      jobs.push({ n, entry, text });
       if (jobs.length >= JOB_SIZE) {
         while (idle.length === 0) await Promise.race(inFlight);
         dispatch(jobs);
@@ -133,33 +130,66 @@ export async function importHostnames(
  * `custom_origin_server`, `ssl.settings`, …). Progress counts bytes of a file, entries of a
  * directory.
  */
-function entriesOf(file: string): { entries: AsyncIterable<{ n: number; text: string; entry?: string; problem?: string }>; total: number; done: () => number } {
+type Entry = { n: number; text: string; entry?: string; refusal?: ApiError };
+
+function entriesOf(file: string): { entries: AsyncIterable<Entry>; total: number; done: () => number } {
   if (!statSync(file).isDirectory()) {
     const total = statSync(file).size;
     let bytes = 0;
-    async function* lines() {
-      let n = 0;
-      for await (const text of createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity })) {
-        n++;
-        bytes += Buffer.byteLength(text) + 1;
-        yield { n, text };
-      }
-    }
-    return { entries: lines(), total, done: () => bytes };
+    return { entries: cappedLines(file, (n) => (bytes += n)), total, done: () => bytes };
   }
   const names = readdirSync(file, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
   let count = 0;
-  async function* directories() {
+  async function* directories(): AsyncIterable<Entry> {
     for (const [i, name] of names.entries()) {
       count = i + 1;
       try {
         yield { n: i + 1, entry: name, text: JSON.stringify(bodyOfDirectory(path.join(file, name), name)) };
       } catch (err) {
-        yield { n: i + 1, entry: name, text: '', problem: `${name}: ${(err as Error).message}` };
+        yield { n: i + 1, entry: name, text: '', refusal: Errors.invalidField(`${name}: ${(err as Error).message}`) };
       }
     }
   }
   return { entries: directories(), total: names.length, done: () => count };
+}
+
+/**
+ * The lines of a file, each at most BODY_LIMIT bytes, as the API takes at most that much of a
+ * body: a longer line is refused (1801) without being held in memory, and reading goes on at
+ * the next line. One pass over the bytes, whatever their shape.
+ */
+async function* cappedLines(file: string, read: (bytes: number) => void): AsyncIterable<Entry> {
+  let n = 1;
+  let parts: Buffer[] = [];
+  let length = 0;
+  let oversized = false;
+  const line = (): Entry => {
+    const entry: Entry = oversized ? { n, text: '', refusal: Errors.bodyTooLarge(BODY_LIMIT) } : { n, text: Buffer.concat(parts, length).toString('utf8') };
+    n++;
+    parts = [];
+    length = 0;
+    oversized = false;
+    return entry;
+  };
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+    read(chunk.length);
+    let from = 0;
+    for (let nl = chunk.indexOf(10, from); ; nl = chunk.indexOf(10, from)) {
+      const piece = chunk.subarray(from, nl === -1 ? chunk.length : nl);
+      if (!oversized && length + piece.length > BODY_LIMIT) {
+        oversized = true;
+        parts = [];
+      }
+      if (!oversized) {
+        parts.push(piece);
+        length += piece.length;
+      }
+      if (nl === -1) break;
+      yield line();
+      from = nl + 1;
+    }
+  }
+  if (length > 0 || oversized) yield line();
 }
 
 function bodyOfDirectory(dir: string, hostname: string): Record<string, unknown> {
@@ -185,19 +215,19 @@ function bodyOfDirectory(dir: string, hostname: string): Record<string, unknown>
 async function writeBatch(
   ctx: AppContext,
   zoneId: string,
-  batch: Array<{ n: number; prepared: PreparedHostname }>,
+  batch: Pending[],
   summary: ImportSummary,
-  refuse: (n: number, errors: Array<{ code: number; message: string }>) => void,
+  refuse: (at: { n: number; entry?: string }, hostname: string | null, errors: Array<{ code: number; message: string }>) => void,
 ): Promise<void> {
   if (batch.length === 0) return;
   const owners = await customHostnamesRepository.ownersOf(ctx.store.db, batch.map((b) => b.prepared.row.hostname));
-  const fresh: typeof batch = [];
+  const fresh: Pending[] = [];
   const seen = new Set<string>();
   for (const entry of batch) {
     const hostname = entry.prepared.row.hostname;
     const owner = owners.get(hostname);
     if (owner === zoneId || (owner === undefined && seen.has(hostname))) summary.skipped++;
-    else if (owner !== undefined) refuse(entry.n, Errors.duplicateHostname().errors);
+    else if (owner !== undefined) refuse(entry, hostname, Errors.duplicateHostname().errors);
     else {
       seen.add(hostname);
       fresh.push(entry);
@@ -211,11 +241,14 @@ async function writeBatch(
     );
     summary.created += fresh.length;
   } catch (err) {
-    if (!isUniqueViolation(err) || fresh.length === 1) {
-      if (fresh.length === 1 && isUniqueViolation(err)) return void summary.skipped++;
-      for (const e of fresh) refuse(e.n, err instanceof Error && 'errors' in err ? (err as { errors: Array<{ code: number; message: string }> }).errors : [{ code: 1500, message: 'the batch could not be written' }]);
+    // A refusal of the whole batch (the zone's quota): each entry gets it.
+    if (err instanceof ApiError) return void fresh.forEach((e) => refuse(e, e.prepared.row.hostname, err.errors));
+    // Another writer created one of these hostnames meanwhile: one at a time, each re-checked.
+    if (isUniqueViolation(err) && fresh.length > 1) {
+      for (const e of fresh) await writeBatch(ctx, zoneId, [e], summary, refuse);
       return;
     }
-    for (const e of fresh) await writeBatch(ctx, zoneId, [e], summary, refuse);
+    // Anything else (a full disk, a lost database) stops the import; a re-run resumes it.
+    throw err;
   }
 }

@@ -121,3 +121,35 @@ test('a directory per hostname: certificate and key files, optional hostname.jso
   assert.deepEqual(d1.ssl.certificates.map((c: any) => c.key_type).sort(), ['ecdsa', 'rsa']);
   assert.deepEqual(d1.custom_metadata, { from: 'dir' });
 });
+
+test('hostile lines: deep nesting, wrong JSON types, a line over the body limit — each refused as the API refuses that body, the rest imported', async () => {
+  const leaf = await pki.leaf({ hosts: ['ok.hostile-import.test'], keyType: 'ecdsa' });
+  const deep = `{"hostname":"deep.hostile-import.test","custom_metadata":${'{"a":'.repeat(100_000)}"x"${'}'.repeat(100_000)}}`;
+  const bodies: string[] = [
+    deep,
+    JSON.stringify({ hostname: 'types.hostile-import.test', custom_origin_server: 5 }),
+    JSON.stringify({ hostname: 'ssl.hostile-import.test', ssl: { custom_cert_bundle: 'not a list' } }),
+    '[]',
+    '"a string"',
+    JSON.stringify({ hostname: 'big.hostile-import.test', custom_metadata: { pad: 'x'.repeat(2 * 1024 * 1024) } }),
+  ];
+  const lines = [...bodies, JSON.stringify({ hostname: 'ok.hostile-import.test', ssl: { custom_certificate: leaf.chainPem, custom_key: leaf.keyPem } })];
+  const file = path.join(s.dataDir, 'hostile.ndjson');
+  writeFileSync(file, lines.join('\n') + '\n');
+  const env: Record<string, string> = {
+    EDGECERT_DATA_DIR: s.dataDir,
+    EDGECERT_TRUST_CA_FILE: path.join(s.dataDir, 'test-trust.pem'),
+    ...(s.running.ctx.store.dialect === 'postgres' ? { EDGECERT_DATABASE_URL: s.databaseUrl } : {}),
+  };
+  const run = runEdgecert(['import', '--zone', zoneId, file], env);
+  assert.equal(await run.exited, 1, run.stderr());
+  assert.match(run.stderr(), /1 created, 0 already there \(skipped\), 6 refused/);
+  const refusals = new Map(run.stdout().trim().split('\n').map((l) => JSON.parse(l)).map((r) => [r.line, r.errors]));
+  for (const [i, text] of bodies.entries()) {
+    const res = await fetch(`${s.baseURL}/zones/${zoneId}/custom_hostnames`, { method: 'POST', headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' }, body: text });
+    const api = (await res.json()) as { errors: Array<{ code: number; message: string }> };
+    assert.ok(res.status >= 400 && res.status < 500, `line ${i + 1}: the API refuses it (${res.status})`);
+    assert.deepEqual(refusals.get(i + 1), api.errors.map(({ code, message }) => ({ code, message })), `line ${i + 1}`);
+  }
+  assert.equal((await s.api('GET', `/zones/${zoneId}/custom_hostnames?hostname=ok.hostile-import.test`)).body.result.length, 1);
+});
