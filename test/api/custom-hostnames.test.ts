@@ -331,7 +331,7 @@ describe('deep pages', () => {
     const zone = (await s.client.zones.create({ name: 'deep-saas.com', account: { id: s.accountId } })).id;
     const p = (q = '') => `/zones/${zone}/custom_hostnames${q}`;
     const leaf = await pki.leaf({ hosts: ['*.deep.test'], keyType: 'ecdsa' });
-    const N = 620; // past six anchors (one every 100 rows)
+    const N = 1260; // past the offset anchors start from (1000), and a dozen anchors (one every 100 rows)
     const names = Array.from({ length: N }, (_, i) => `h${String((i * 7919) % 10000).padStart(4, '0')}.deep.test`);
     for (const [i, hostname] of names.entries()) {
       // One in three with a certificate: the default order (ssl_status, hostname) has two runs.

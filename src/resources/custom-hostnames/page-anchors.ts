@@ -12,6 +12,11 @@
  * the next deep request.
  */
 export const ANCHOR_EVERY = 100;
+/**
+ * Anchors serve pages from this offset on. Below it the offset walk is cheaper than a rebuild,
+ * which reads the whole listing's keys (in the database) whenever the zone changed.
+ */
+export const ANCHORS_FROM_OFFSET = 10 * ANCHOR_EVERY;
 /** Listings (zone × filter × order) whose anchors are kept, least recently used dropped first. */
 const CAPACITY = 256;
 

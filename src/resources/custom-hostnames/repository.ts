@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { CustomHostnamesTable, Db, FallbackOriginsTable } from '../../storage/schema.js';
 import { offsetOf, type PageRequest } from '../../api/pagination.js';
 import { prepared } from '../../storage/prepared.js';
-import { ANCHOR_EVERY, PageAnchors } from './page-anchors.js';
+import { ANCHOR_EVERY, ANCHORS_FROM_OFFSET, PageAnchors } from './page-anchors.js';
 
 export interface CustomHostnameFilter {
   zoneId: string;
@@ -110,19 +110,24 @@ export const customHostnamesRepository = {
     const ordered = <T extends typeof q>(query: T) => (first ? query.orderBy(first, f.direction).orderBy('hostname') : query.orderBy('hostname', f.direction)) as T;
     const offset = offsetOf(page);
     const byOffset = () => ordered(q).selectAll().limit(page.perPage).offset(offset).execute();
-    if (offset < ANCHOR_EVERY || f.id !== undefined) return { rows: await byOffset(), total: Number(total.n) };
+    // Shallow pages walk their offset (cheap); deep ones seek from an anchor.
+    if (offset < ANCHORS_FROM_OFFSET || f.id !== undefined) return { rows: await byOffset(), total: Number(total.n) };
 
     const listing = JSON.stringify([f.zoneId, f.hostname ?? null, f.sslStatus ?? null, f.hostnameStatus ?? null, f.wildcard ?? null, f.customOriginServer ?? null, f.certificateAuthority ?? null, f.order, f.direction]);
     const version = await zoneVersion(db, f.zoneId);
     let anchors = pageAnchors.get(listing, version);
     if (!anchors) {
-      // One pass over the listing's keys (the order's index covers them), every ANCHOR_EVERY-th kept.
-      const keys = await ordered(q).select(first ? [first, 'hostname'] : ['hostname']).execute();
-      anchors = { version, keys: [] };
-      for (let i = ANCHOR_EVERY - 1; i < keys.length; i += ANCHOR_EVERY) {
-        const k = keys[i] as { hostname: string; ssl_status?: string; created_at?: string };
-        anchors.keys.push({ hostname: k.hostname, first: first ? k[first] : undefined });
-      }
+      // One pass over the listing's keys in the database (the order's index covers them): only
+      // every ANCHOR_EVERY-th comes back, not the whole zone.
+      const position = first ? sql`${sql.ref(first)} ${sql.raw(f.direction)}, hostname asc` : sql`hostname ${sql.raw(f.direction)}`;
+      const numbered = q.select([...(first ? [first] : []), 'hostname', sql<number>`row_number() over (order by ${position})`.as('anchor_rank')] as never);
+      const keys = (await db
+        .selectFrom(numbered.as('numbered'))
+        .selectAll()
+        .where(sql<boolean>`anchor_rank % ${ANCHOR_EVERY} = 0`)
+        .orderBy(sql`anchor_rank`)
+        .execute()) as Array<{ hostname: string; ssl_status?: string; created_at?: string }>;
+      anchors = { version, keys: keys.map((k) => ({ hostname: k.hostname, first: first ? k[first] : undefined })) };
     }
     const { after, skip } = PageAnchors.startFor(anchors, offset);
     const want = skip + page.perPage;
