@@ -108,7 +108,7 @@ export async function benchEdge(): Promise<void> {
         id, zone_id: zoneId, hostname: `t${i}.bench.test`, custom_metadata: null, custom_origin_server: 'localhost', custom_origin_sni: null,
         status: 'active', verification_token: id, http_token: id, created_at: now, updated_at: now, ssl_pack_id: packId, ssl_method: null,
         ssl_type: 'dv', ssl_bundle_method: 'ubiquitous', ssl_certificate_authority: null, ssl_custom_csr_id: null, ssl_cloudflare_branding: 0,
-        ssl_wildcard: 0, ssl_settings: '{}', ssl_status: 'active',
+        ssl_wildcard: 0, ssl_settings: '{}', ssl_status: 'active', ssl_validation_records: null, ssl_validation_errors: null, verification_errors: null,
       });
       for (const [keyType, leaf] of [['rsa', rsa], ['ecdsa', ecdsa]] as const) {
         const certId = crypto.randomUUID();

@@ -105,7 +105,7 @@ export async function seed(dir: string, n: number, trustFile: string) {
         id, zone_id: zoneId, hostname: `app${i}.customer${i % 997}.test`, custom_metadata: null, custom_origin_server: null, custom_origin_sni: null,
         status: 'active', verification_token: randomUUID(), http_token: randomUUID(), created_at: created, updated_at: created, ssl_pack_id: packId,
         ssl_method: null, ssl_type: 'dv', ssl_bundle_method: 'ubiquitous', ssl_certificate_authority: null, ssl_custom_csr_id: null,
-        ssl_cloudflare_branding: 0, ssl_wildcard: 0, ssl_settings: '{}', ssl_status: pending ? 'pending_validation' : 'active',
+        ssl_cloudflare_branding: 0, ssl_wildcard: 0, ssl_settings: '{}', ssl_status: pending ? 'pending_validation' : 'active', ssl_validation_records: null, ssl_validation_errors: null, verification_errors: null,
       });
       if (pending) continue;
       for (const { leaf, v } of pairs[i % pairs.length]!) {

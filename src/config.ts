@@ -34,6 +34,24 @@ export interface Config {
   tlsResumption: boolean;
   /** How long a ticket key issues tickets; it then decrypts for two more periods. */
   ticketKeyRotationMs: number;
+  /** The plain HTTP listener of edge nodes (ACME HTTP-01 answers, ownership tokens, redirects); null: off. */
+  httpListen: { host: string; port: number } | null;
+  /** Certificate issuance through ACME; undefined: not configured (hostnames without a certificate wait for one). */
+  acme: AcmeConfig | undefined;
+}
+
+export interface AcmeConfig {
+  /** The directory used when `ssl.certificate_authority` names none of `directories`. */
+  directoryUrl: string;
+  /** Per `ssl.certificate_authority` (lets_encrypt, google, ssl_com, digicert). */
+  directories: Record<string, string>;
+  email: string | undefined;
+  /** Extra CA certificates to trust for the ACME server's own HTTPS (a private or test CA). */
+  caFile: string | undefined;
+  renewBeforeMs: number;
+  validationTimeoutMs: number;
+  pollMs: number;
+  keyTypes: Array<'ecdsa' | 'rsa'>;
 }
 
 export interface Timeouts {
@@ -80,6 +98,15 @@ export const VARIABLES = [
   'EDGECERT_EDGE_WORKER_STARTUP_TIMEOUT',
   'EDGECERT_TLS_RESUMPTION',
   'EDGECERT_TLS_TICKET_ROTATION',
+  'EDGECERT_HTTP_LISTEN',
+  'EDGECERT_ACME_DIRECTORY',
+  'EDGECERT_ACME_DIRECTORIES',
+  'EDGECERT_ACME_EMAIL',
+  'EDGECERT_ACME_CA_FILE',
+  'EDGECERT_ACME_RENEW_BEFORE',
+  'EDGECERT_ACME_VALIDATION_TIMEOUT',
+  'EDGECERT_ACME_POLL_INTERVAL',
+  'EDGECERT_ACME_KEY_TYPES',
 ] as const;
 
 export const flagFor = (variable: string): string =>
@@ -117,10 +144,10 @@ function parseListen(variable: string, value: string): { host: string; port: num
   return { host, port };
 }
 
-/** `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds; between `min` and `max` (100 ms and 1 h by default). */
+/** `500ms`, `10s`, `2m`, `1h`, `30d`, or a bare number of seconds; between `min` and `max` (100 ms and 1 h by default). */
 export function parseDuration(variable: string, value: string, bounds: { min: number; max: number; text: string } = { min: 100, max: 3_600_000, text: '100ms to 1h' }): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'] : NaN;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
+  const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'] : NaN;
   if (!(ms >= bounds.min && ms <= bounds.max)) {
     throw new ConfigError(variable, `expected a duration from ${bounds.text} (like 500ms, 10s, 2m), got "${value}"`);
   }
@@ -199,7 +226,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   if (apiKey !== undefined && !/^[A-Za-z0-9]{32,}$/.test(apiKey)) {
     throw new ConfigError('EDGECERT_BOOTSTRAP_API_KEY', 'must be at least 32 alphanumeric characters');
   }
+  const httpListen = s.EDGECERT_HTTP_LISTEN === 'off' ? null : parseListen('EDGECERT_HTTP_LISTEN', s.EDGECERT_HTTP_LISTEN ?? '127.0.0.1:8080');
   return {
+    httpListen,
+    acme: loadAcmeConfig(s),
     dataDir,
     databaseUrl,
     apiListen: parseListen('EDGECERT_API_LISTEN', s.EDGECERT_API_LISTEN ?? '127.0.0.1:8787'),
@@ -222,5 +252,51 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     originPort,
     logLevel,
     role,
+  };
+}
+
+const DAY = 86_400_000;
+const CERTIFICATE_AUTHORITIES = ['lets_encrypt', 'google', 'ssl_com', 'digicert'];
+
+function httpsUrl(variable: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(variable, `expected an https:// ACME directory URL, got "${value}"`);
+  }
+  if (url.protocol !== 'https:') throw new ConfigError(variable, `an ACME directory is reached over https://, got "${value}"`);
+  return url.toString();
+}
+
+/** EDGECERT_ACME_*: issuance is on when a directory is set. */
+function loadAcmeConfig(s: Record<string, string | undefined>): AcmeConfig | undefined {
+  const directories: Record<string, string> = {};
+  for (const entry of (s.EDGECERT_ACME_DIRECTORIES ?? '').split(',').filter((e) => e.trim() !== '')) {
+    const [ca, url] = entry.split(/=(.*)/s, 2).map((p) => p.trim()) as [string, string | undefined];
+    if (!CERTIFICATE_AUTHORITIES.includes(ca) || !url) {
+      throw new ConfigError('EDGECERT_ACME_DIRECTORIES', `expected ca=https://… pairs with ca one of ${CERTIFICATE_AUTHORITIES.join(', ')}, got "${entry}"`);
+    }
+    directories[ca] = httpsUrl('EDGECERT_ACME_DIRECTORIES', url);
+  }
+  if (s.EDGECERT_ACME_DIRECTORY === undefined) {
+    if (Object.keys(directories).length > 0) throw new ConfigError('EDGECERT_ACME_DIRECTORIES', 'needs EDGECERT_ACME_DIRECTORY too (the directory for every other certificate_authority)');
+    return undefined;
+  }
+  const email = s.EDGECERT_ACME_EMAIL;
+  if (email !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw new ConfigError('EDGECERT_ACME_EMAIL', 'must be an email address');
+  const keyTypes = (s.EDGECERT_ACME_KEY_TYPES ?? 'ecdsa,rsa').split(',').map((k) => k.trim());
+  if (keyTypes.length === 0 || keyTypes.some((k) => k !== 'ecdsa' && k !== 'rsa') || new Set(keyTypes).size !== keyTypes.length) {
+    throw new ConfigError('EDGECERT_ACME_KEY_TYPES', `must be ecdsa, rsa or ecdsa,rsa, got "${s.EDGECERT_ACME_KEY_TYPES}"`);
+  }
+  return {
+    directoryUrl: httpsUrl('EDGECERT_ACME_DIRECTORY', s.EDGECERT_ACME_DIRECTORY),
+    directories,
+    email,
+    caFile: s.EDGECERT_ACME_CA_FILE,
+    renewBeforeMs: parseDuration('EDGECERT_ACME_RENEW_BEFORE', s.EDGECERT_ACME_RENEW_BEFORE ?? '30d', { min: 60_000, max: 3650 * DAY, text: '1m to 3650d' }),
+    validationTimeoutMs: parseDuration('EDGECERT_ACME_VALIDATION_TIMEOUT', s.EDGECERT_ACME_VALIDATION_TIMEOUT ?? '7d', { min: 1000, max: 90 * DAY, text: '1s to 90d' }),
+    pollMs: parseDuration('EDGECERT_ACME_POLL_INTERVAL', s.EDGECERT_ACME_POLL_INTERVAL ?? '10s', { min: 100, max: DAY, text: '100ms to 1d' }),
+    keyTypes: keyTypes as Array<'ecdsa' | 'rsa'>,
   };
 }

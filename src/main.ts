@@ -45,7 +45,7 @@ async function serve(argv: string[]): Promise<void> {
   const workers = config.role === 'api' ? 0 : config.edgeWorkers;
   // One edge worker: today's shape, the edge in this process (beside the API unless --role edge).
   // More: the edge in that many processes, the API (if any) in this one.
-  const running = await startServer(workers > 1 ? { ...config, role: config.role === 'edge' ? 'none' : 'api' } : config);
+  const running = await startServer(workers > 1 ? { ...config, role: config.role === 'edge' ? 'none' : 'api' } : config, { serveHttp: config.role !== 'api' });
   const log = running.ctx.log;
   if (running.firstToken) {
     // Printed once, to the terminal only, never to the log.
@@ -55,6 +55,7 @@ async function serve(argv: string[]): Promise<void> {
     );
   }
   if (running.apiUrl) process.stdout.write(`edgecert: API listening on ${running.apiUrl}/client/v4\n`);
+  if (running.httpAddress) process.stdout.write(`edgecert: HTTP listening on ${running.httpAddress} (ACME challenges, redirects to HTTPS)\n`);
   const pool = workers > 1 ? new EdgeWorkers(workers, log, config.edgeWorkerStartupMs) : undefined;
   // Signals first: a SIGTERM while the workers start still drains whatever has started.
   const stopping = onSignals(async () => {
@@ -131,7 +132,7 @@ async function serveEdgeWorker(config: Config): Promise<void> {
   process.on('disconnect', stop);
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  running = await startServer({ ...config, role: 'edge' });
+  running = await startServer({ ...config, role: 'edge' }, { serveHttp: false });
   if (stopping) {
     stopping = false;
     return stop();

@@ -11,6 +11,8 @@ import { holdsSealedKeys, loadMasterKey, verifyMasterKey, type KeyVault } from '
 import { TrustStore } from './pki/trust.js';
 import { AccountsService } from './resources/accounts/service.js';
 import { Edge } from './edge/server.js';
+import { HttpListener } from './edge/http.js';
+import { CertificateIssuer } from './acme/issuer.js';
 import { TokensService } from './resources/tokens/service.js';
 
 /** How long change-feed rows are kept: an edge offline longer than this reloads everything. */
@@ -25,6 +27,10 @@ export interface Running {
   edge?: Edge;
   /** host:port the edge listens on. */
   edgeAddress?: string;
+  /** host:port of the plain HTTP listener (ACME challenges, redirects), when this process runs it. */
+  httpAddress?: string;
+  /** Obtains and renews certificates through ACME, on API processes when EDGECERT_ACME_DIRECTORY is set. */
+  issuer?: CertificateIssuer;
   /** Set on the first start of an empty database: the one token printed to the operator. */
   firstToken?: string;
   close(): Promise<void>;
@@ -63,9 +69,15 @@ export async function openContext(config: Pick<Config, 'logLevel' | 'databaseUrl
  * Starts what `config.role` asks for: `api`, `edge`, `all`, or `none` (storage opened, migrated
  * and its master key checked, nothing served: the supervisor of edge workers under --role edge).
  */
-export async function startServer(config: Omit<Config, 'role'> & { role: Config['role'] | 'none' }, opts: { clock?: Clock; log?: NodeJS.WritableStream } = {}): Promise<Running> {
+export async function startServer(
+  config: Omit<Config, 'role'> & { role: Config['role'] | 'none' },
+  opts: { clock?: Clock; log?: NodeJS.WritableStream; serveHttp?: boolean } = {},
+): Promise<Running> {
   const serveApi = config.role === 'api' || config.role === 'all';
   const serveEdge = config.role === 'edge' || config.role === 'all';
+  // The plain HTTP listener belongs to an edge node: to the edge in this process, or to the
+  // supervisor of edge workers (main.ts says so), never to each worker.
+  const serveHttp = (opts.serveHttp ?? serveEdge) && config.httpListen !== null;
   const { ctx, accountCreated } = await openContext(config, opts);
   let firstToken: string | undefined;
   if (accountCreated) {
@@ -101,6 +113,17 @@ export async function startServer(config: Omit<Config, 'role'> & { role: Config[
     edge = new Edge(ctx, config);
     edgeAddress = await edge.start();
   }
+  let http: HttpListener | undefined;
+  let httpAddress: string | undefined;
+  if (serveHttp) {
+    http = new HttpListener(ctx, config);
+    httpAddress = await http.start();
+  }
+  let issuer: CertificateIssuer | undefined;
+  if (serveApi && config.acme) {
+    issuer = new CertificateIssuer(ctx, config.acme);
+    issuer.start();
+  }
   let closing: Promise<void> | undefined;
   return {
     ctx,
@@ -108,6 +131,8 @@ export async function startServer(config: Omit<Config, 'role'> & { role: Config[
     apiUrl,
     edge,
     edgeAddress,
+    httpAddress,
+    issuer,
     firstToken,
     close: () =>
       (closing ??= (async () => {
@@ -115,7 +140,7 @@ export async function startServer(config: Omit<Config, 'role'> & { role: Config[
         clearInterval(pruner);
         const timer = app ? setTimeout(() => app.server.closeAllConnections(), 10_000) : undefined;
         try {
-          await Promise.all([app?.close(), edge?.close()]);
+          await Promise.all([app?.close(), edge?.close(), http?.close(), issuer?.stop()]);
         } finally {
           clearTimeout(timer);
           // A database that can no longer be written (a full or read-only disk) is left as it is:

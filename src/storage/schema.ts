@@ -60,8 +60,14 @@ export interface CustomHostnamesTable {
   /** JSON object of the ssl.settings fields. */
   /** JSON of SslSettings. */
   ssl_settings: string;
-  /** 'active' once the pack holds a certificate, else 'pending_validation' (edgecert issues none). */
+  /** 'active' once the pack holds a certificate; before, 'pending_validation' or a step of an ACME issuance. */
   ssl_status: string;
+  /** JSON array of `ssl.validation_records` while an issuance waits for its HTTP-01 challenge, else null. */
+  ssl_validation_records: string | null;
+  /** JSON array of `ssl.validation_errors` (the CA's messages), else null. */
+  ssl_validation_errors: string | null;
+  /** JSON array of the hostname's `verification_errors`, else null. */
+  verification_errors: string | null;
 }
 
 export interface PackCertificatesTable {
@@ -169,6 +175,50 @@ export interface TlsTicketKeysTable {
   created_at: string;
 }
 
+/** A hostname whose certificates edgecert issues and renews (acme/issuer.ts): its schedule and the order in progress. */
+export interface CertificateIssuancesTable {
+  custom_hostname_id: string;
+  zone_id: string;
+  hostname: string;
+  /** `ssl.certificate_authority` when the order started: which ACME directory. */
+  certificate_authority: string | null;
+  /** When the issuer should next work on it (a new issuance, or a retry); null: nothing pending. */
+  next_attempt_at: string | null;
+  /** When the soonest of its issued certificates expires: due again EDGECERT_ACME_RENEW_BEFORE ahead of it. */
+  expires_at: string | null;
+  attempts: number;
+  /** When the current issuance (or renewal) began: its validation and issuance time out from here. */
+  cycle_started_at: string | null;
+  /** The node working on it, until when (renewed at each step). */
+  lease_owner: string | null;
+  lease_until: string | null;
+  /** The ACME order in progress and the key type it is for: resumed after a restart. */
+  order_url: string | null;
+  order_key_type: string | null;
+  /** The order's private key, sealed under the master key, once it was finalized with it. */
+  key_ciphertext: string | null;
+  key_id: string | null;
+  updated_at: string;
+}
+
+/** The key authorization any edge node answers at /.well-known/acme-challenge/{token}. */
+export interface AcmeChallengesTable {
+  token: string;
+  custom_hostname_id: string;
+  hostname: string;
+  key_authorization: string;
+  created_at: string;
+}
+
+/** edgecert's ACME account at a directory: its key sealed under the master key. */
+export interface AcmeAccountsTable {
+  directory_url: string;
+  account_url: string;
+  key_ciphertext: string;
+  key_id: string;
+  created_at: string;
+}
+
 export interface ChangesTable {
   seq: Generated<number>;
   kind: string;
@@ -192,6 +242,9 @@ export interface Database {
   tls_ticket_keys: TlsTicketKeysTable;
   hostname_counts: HostnameCountsTable;
   ca_certificates: CaCertificatesTable;
+  certificate_issuances: CertificateIssuancesTable;
+  acme_challenges: AcmeChallengesTable;
+  acme_accounts: AcmeAccountsTable;
 }
 
 /** Repositories take either the database or a transaction. */

@@ -103,7 +103,7 @@ test('stdout on a full disk (/dev/full): the server starts, answers, logs nothin
   try {
     const port = await freePort();
     const child = spawn(process.execPath, [BIN, 'serve', '--api-listen', `127.0.0.1:${port}`, '--edge-listen', '127.0.0.1:0', '--log-level', 'debug'], {
-      env: { PATH: process.env.PATH ?? '', EDGECERT_DATA_DIR: dataDir, EDGECERT_BOOTSTRAP_TOKEN: TOKEN },
+      env: { PATH: process.env.PATH ?? '', EDGECERT_DATA_DIR: dataDir, EDGECERT_BOOTSTRAP_TOKEN: TOKEN, EDGECERT_HTTP_LISTEN: '127.0.0.1:0' },
       stdio: ['ignore', full, 'pipe'],
     });
     let stderr = '';

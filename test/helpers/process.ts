@@ -17,7 +17,8 @@ export interface Spawned {
 /** Runs the built `edgecert` binary (dist/, built by `npm test` first) as a user would. */
 export function runEdgecert(args: string[], env: Record<string, string>, nodeArgs: string[] = []): Spawned {
   const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    // Tests run side by side: the plain HTTP listener on a free port unless the test picks one.
+    env: { PATH: process.env.PATH ?? '', EDGECERT_HTTP_LISTEN: '127.0.0.1:0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

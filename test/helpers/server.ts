@@ -41,6 +41,7 @@ export async function startTestServer(
     EDGECERT_DATA_DIR: dataDir,
     EDGECERT_API_LISTEN: '127.0.0.1:0',
     EDGECERT_EDGE_LISTEN: '127.0.0.1:0',
+    EDGECERT_HTTP_LISTEN: '127.0.0.1:0',
     EDGECERT_BOOTSTRAP_TOKEN: token,
     EDGECERT_LOG_LEVEL: 'info',
     ...opts.env,

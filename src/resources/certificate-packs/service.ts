@@ -6,6 +6,7 @@ import type { WriteTx } from '../../storage/connect.js';
 import { customHostnamesRepository } from '../custom-hostnames/repository.js';
 import { toCustomHostname } from '../custom-hostnames/model.js';
 import { certificateRow, validateUpload } from '../custom-hostnames/pack.js';
+import { issuanceRepository } from '../custom-hostnames/issuance-repository.js';
 import { packCertificatesRepository } from '../custom-hostnames/pack-repository.js';
 import type { CertificatePair } from '../custom-hostnames/input.js';
 
@@ -57,6 +58,8 @@ export class CertificatePacksService {
       }
       const row = certificateRow(this.ctx, upload, { id: locked.certificate.id, packId: host.ssl_pack_id, customHostnameId: host.id });
       await packCertificatesRepository.replace(trx, row.id, row);
+      // An uploaded certificate in a pack edgecert issued: the pack is the customer's from now on (no renewals).
+      await issuanceRepository.disarm(trx, host.id);
       return toCustomHostname(host, locked.certificates.map((c) => (c.id === row.id ? row : c)));
     });
   }

@@ -21,6 +21,10 @@ export const PackCertificate = Type.Object({
   hosts: Strings,
 });
 
+/** What the CA will fetch while a certificate is being issued (HTTP-01: `http_url` must answer `http_body`). */
+export const ValidationRecord = Type.Object({ http_url: Opt(Type.String()), http_body: Opt(Type.String()), status: Opt(Type.String()), txt_name: Opt(Type.String()), txt_value: Opt(Type.String()) });
+export type ValidationRecord = Static<typeof ValidationRecord>;
+
 /** The SDK's custom hostname object: the response contract of the custom hostname and pack routes. */
 export const CustomHostname = Type.Object({
   id: Type.String(),
@@ -49,7 +53,7 @@ export const CustomHostname = Type.Object({
       ciphers: Opt(Strings),
       early_hints: Opt(Type.String()),
     }),
-    validation_records: Type.Array(Type.Object({ http_url: Opt(Type.String()), http_body: Opt(Type.String()), txt_name: Opt(Type.String()), txt_value: Opt(Type.String()) })),
+    validation_records: Type.Array(ValidationRecord),
     validation_errors: Type.Array(Type.Object({ message: Type.String() })),
     custom_certificate: Opt(Type.String()),
     issuer: Opt(Type.String()),
@@ -105,7 +109,7 @@ export function toCustomHostname(row: CustomHostnamesTable, certificates: PackCe
       http_url: `http://${row.hostname.replace(/^\*\./, '')}/.well-known/cf-custom-hostname-challenge/${row.id}`,
       http_body: row.http_token,
     },
-    verification_errors: [] as string[],
+    verification_errors: row.verification_errors ? (JSON.parse(row.verification_errors) as string[]) : [],
     ssl: {
       id: row.ssl_pack_id,
       type: (row.ssl_type ?? 'dv') as 'dv',
@@ -116,8 +120,8 @@ export function toCustomHostname(row: CustomHostnamesTable, certificates: PackCe
       ...(row.ssl_certificate_authority !== null ? { certificate_authority: row.ssl_certificate_authority as 'google' } : {}),
       ...(row.ssl_custom_csr_id !== null ? { custom_csr_id: row.ssl_custom_csr_id } : {}),
       settings: JSON.parse(row.ssl_settings) as Static<typeof CustomHostname>['ssl']['settings'],
-      validation_records: [],
-      validation_errors: [] as Array<{ message: string }>,
+      validation_records: row.ssl_validation_records ? (JSON.parse(row.ssl_validation_records) as ValidationRecord[]) : [],
+      validation_errors: row.ssl_validation_errors ? (JSON.parse(row.ssl_validation_errors) as Array<{ message: string }>) : [],
       ...(primary
         ? {
             custom_certificate: primary.certificate,

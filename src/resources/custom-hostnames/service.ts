@@ -12,6 +12,7 @@ import { putIntoPack, validatePairs, type CertificateUpload } from './pack.js';
 import { checkMergedSettings, originProblem, parseCreate, parseEdit, type HostnameBody, type SslSettings } from './input.js';
 import { toCustomHostname } from './model.js';
 import { customHostnamesRepository, fallbackOriginsRepository, type CustomHostnameFilter } from './repository.js';
+import { issuanceRepository } from './issuance-repository.js';
 
 /** Hostnames per zone. There is no billing here; the cap only guards against runaway scripts. */
 export const HOSTNAME_HARD_CAP = 1_000_000;
@@ -34,6 +35,9 @@ export function prepareHostname(ctx: Pick<AppContext, 'ids' | 'clock' | 'trust'>
   // All certificate work happens before the transaction: a refusal stores nothing.
   const uploads = validatePairs(ctx, input.ssl.pairs, input.hostname);
   const now = isoTimestamp(ctx.clock.now());
+  // No certificate and HTTP validation asked for: edgecert obtains one (acme/issuer.ts), and
+  // the hostname is pending until the CA has validated it.
+  const issued = uploads.length === 0 && input.ssl.method === 'http';
   const row: CustomHostnamesTable = {
     id: ctx.ids.uuid(),
     zone_id: zoneId,
@@ -41,8 +45,9 @@ export function prepareHostname(ctx: Pick<AppContext, 'ids' | 'clock' | 'trust'>
     custom_metadata: input.customMetadata ?? null,
     custom_origin_server: input.customOriginServer ?? null,
     custom_origin_sni: input.customOriginSni ?? null,
-    // edgecert does not verify ownership (there is no DNS to check): the hostname is active at once.
-    status: 'active',
+    // edgecert does not verify ownership (there is no DNS to check): a hostname that brings its
+    // certificate is active at once; one being issued once the CA's HTTP validation has passed.
+    status: issued ? 'pending' : 'active',
     verification_token: ctx.ids.uuid(),
     http_token: ctx.ids.uuid(),
     created_at: now,
@@ -57,6 +62,9 @@ export function prepareHostname(ctx: Pick<AppContext, 'ids' | 'clock' | 'trust'>
     ssl_wildcard: input.ssl.wildcard ? 1 : 0,
     ssl_settings: JSON.stringify(input.ssl.settings),
     ssl_status: uploads.length > 0 ? 'active' : 'pending_validation',
+    ssl_validation_records: null,
+    ssl_validation_errors: null,
+    verification_errors: null,
   };
   return { row, uploads };
 }
@@ -72,6 +80,9 @@ export async function insertPrepared(ctx: Pick<AppContext, 'ids' | 'vault' | 'cl
   for (const { row, uploads } of prepared) {
     await customHostnamesRepository.insert(trx, row);
     await putIntoPack(ctx, trx, row, uploads);
+    if (uploads.length === 0 && row.ssl_method === 'http') {
+      await issuanceRepository.arm(trx, { customHostnameId: row.id, zoneId: row.zone_id, hostname: row.hostname, certificateAuthority: row.ssl_certificate_authority, now: row.created_at });
+    }
   }
 }
 
@@ -128,8 +139,10 @@ export class CustomHostnamesService {
     checkMergedSettings(settings);
     const uploads = validatePairs(this.ctx, input.ssl.pairs, before.hostname);
 
-    const patch: Partial<CustomHostnamesTable> = { updated_at: isoTimestamp(this.ctx.clock.now()), ssl_settings: JSON.stringify(settings) };
-    if (uploads.length > 0) patch.ssl_status = 'active';
+    const now = isoTimestamp(this.ctx.clock.now());
+    const patch: Partial<CustomHostnamesTable> = { updated_at: now, ssl_settings: JSON.stringify(settings) };
+    // An uploaded certificate replaces an issued one: edgecert stops issuing and renewing.
+    if (uploads.length > 0) Object.assign(patch, { ssl_status: 'active', status: 'active', ssl_validation_records: null, ssl_validation_errors: null, verification_errors: null });
     if (input.customMetadata !== undefined) patch.custom_metadata = input.customMetadata;
     if (input.customOriginServer !== undefined) patch.custom_origin_server = input.customOriginServer;
     if (input.customOriginSni !== undefined) patch.custom_origin_sni = input.customOriginSni;
@@ -147,12 +160,27 @@ export class CustomHostnamesService {
       if (!(await tx.lock('custom_hostnames', before.id))) throw Errors.customHostnameNotFound();
       // Re-read under the lock: the hostname may have been deleted since `existing` (another node).
       if (!(await customHostnamesRepository.get(trx, zoneId, before.id))) throw Errors.customHostnameNotFound();
+      if (uploads.length > 0) await issuanceRepository.disarm(trx, before.id);
+      else if (ssl.method === 'http') Object.assign(patch, await this.rearmIssuance(trx, before, ssl.certificateAuthority ?? before.ssl_certificate_authority, now));
       await customHostnamesRepository.update(trx, before.id, patch);
       const row = (await customHostnamesRepository.get(trx, zoneId, before.id))!;
       if (uploads.length > 0) await putIntoPack(this.ctx, trx, row, uploads);
       return row;
     });
     return this.present(after);
+  }
+
+  /**
+   * A PATCH with `ssl.method: "http"` and no certificate (re)starts issuance — Cloudflare's way
+   * to retry a validation that failed or timed out — for a hostname whose certificates edgecert
+   * issues, or that has none; one with uploaded certificates keeps them. Returns the status fields to set.
+   */
+  private async rearmIssuance(trx: Db, host: CustomHostnamesTable, certificateAuthority: string | null, now: string): Promise<Partial<CustomHostnamesTable>> {
+    const managed = await issuanceRepository.get(trx, host.id);
+    const certificates = await packCertificatesRepository.publicForHostname(trx, host.id);
+    if (!managed && certificates.length > 0) return {};
+    await issuanceRepository.arm(trx, { customHostnameId: host.id, zoneId: host.zone_id, hostname: host.hostname, certificateAuthority, now });
+    return certificates.length > 0 ? { ssl_validation_errors: null } : { ssl_status: 'pending_validation', status: 'pending', ssl_validation_errors: null, verification_errors: null };
   }
 
   async delete(principal: Principal, zoneId: string, id: string) {

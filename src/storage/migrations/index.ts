@@ -276,5 +276,53 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '010_certificate_issuance': {
+      // Certificates edgecert issues itself through ACME (issue 22, acme/issuer.ts): the
+      // validation state shown on the hostname, one issuance row per managed hostname (its
+      // schedule, lease and the ACME order in progress), the HTTP-01 answers any edge node serves,
+      // and an ACME account per directory.
+      async up(db: Kysely<any>) {
+        for (const column of ['ssl_validation_records', 'ssl_validation_errors', 'verification_errors']) {
+          await db.schema.alterTable('custom_hostnames').addColumn(column, 'text').execute();
+        }
+        await db.schema
+          .createTable('certificate_issuances')
+          .addColumn('custom_hostname_id', 'text', (c) => c.primaryKey().references('custom_hostnames.id').onDelete('cascade'))
+          .addColumn('zone_id', 'text', (c) => c.notNull())
+          .addColumn('hostname', 'text', (c) => c.notNull())
+          .addColumn('certificate_authority', 'text')
+          .addColumn('next_attempt_at', 'text')
+          .addColumn('expires_at', 'text')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('cycle_started_at', 'text')
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'text')
+          .addColumn('order_url', 'text')
+          .addColumn('order_key_type', 'text')
+          .addColumn('key_ciphertext', 'text')
+          .addColumn('key_id', 'text')
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('certificate_issuances_due').on('certificate_issuances').column('next_attempt_at').execute();
+        await db.schema.createIndex('certificate_issuances_expiry').on('certificate_issuances').column('expires_at').execute();
+        await db.schema
+          .createTable('acme_challenges')
+          .addColumn('token', 'text', (c) => c.primaryKey())
+          .addColumn('custom_hostname_id', 'text', (c) => c.notNull().references('custom_hostnames.id').onDelete('cascade'))
+          .addColumn('hostname', 'text', (c) => c.notNull())
+          .addColumn('key_authorization', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('acme_challenges_hostname').on('acme_challenges').column('custom_hostname_id').execute();
+        await db.schema
+          .createTable('acme_accounts')
+          .addColumn('directory_url', 'text', (c) => c.primaryKey())
+          .addColumn('account_url', 'text', (c) => c.notNull())
+          .addColumn('key_ciphertext', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
