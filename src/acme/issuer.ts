@@ -209,6 +209,7 @@ export class CertificateIssuer {
     if (!order) {
       order = await client.createOrder({ identifiers: [{ type: 'dns', value: host.hostname }] });
       await this.save(host.id, { order_url: order.url, order_key_type: keyType, key_ciphertext: null, key_id: null });
+      this.ctx.log.info({ customHostnameId: host.id, hostname: host.hostname, keyType, orderUrl: order.url }, 'ACME order created');
     }
 
     if (order.status === 'pending') {

@@ -20,12 +20,25 @@ const OWNERSHIP_CHALLENGE = /^\/\.well-known\/cf-custom-hostname-challenge\/([0-
  */
 export class HttpListener {
   private readonly server: Server;
+  /** Open connections per client address (EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP, as on the TLS edge). */
+  private readonly perIp = new Map<string, number>();
+  readonly refused = { perIp: 0 };
 
   constructor(
     private readonly ctx: Pick<AppContext, 'store' | 'log'>,
-    private readonly config: Pick<Config, 'httpListen' | 'timeouts' | 'edgeMaxConnections'>,
+    private readonly config: Pick<Config, 'httpListen' | 'timeouts' | 'edgeMaxConnections' | 'edgeMaxConnectionsPerIp'>,
   ) {
-    this.server = createServer({ maxHeaderSize: 8192, headersTimeout: config.timeouts.headersMs, requestTimeout: config.timeouts.headersMs * 3, keepAliveTimeout: config.timeouts.keepAliveMs }, (req, res) => {
+    const t = config.timeouts;
+    const options = {
+      maxHeaderSize: 8192,
+      headersTimeout: t.headersMs,
+      // Nothing here has a request body: a whole request takes no longer than its headers may.
+      requestTimeout: t.headersMs,
+      keepAliveTimeout: t.keepAliveMs,
+      // Node checks the two timeouts above only this often (30 s by default).
+      connectionsCheckingInterval: Math.min(1000, t.headersMs),
+    };
+    this.server = createServer(options, (req, res) => {
       this.handle(req, res).catch((err) => {
         this.ctx.log.warn({ err }, 'HTTP listener: request failed');
         if (!res.headersSent) reply(res, 503, 'temporarily unavailable\n');
@@ -33,9 +46,31 @@ export class HttpListener {
       });
     });
     this.server.maxConnections = config.edgeMaxConnections;
+    this.server.on('connection', (socket) => {
+      const ip = socket.remoteAddress ?? '';
+      const open = (this.perIp.get(ip) ?? 0) + 1;
+      if (open > config.edgeMaxConnectionsPerIp) {
+        this.refused.perIp++;
+        socket.destroy();
+        return;
+      }
+      this.perIp.set(ip, open);
+      // Node's headers timeout starts with a request's first byte: a connection that sends
+      // nothing would otherwise stay until the idle timeout.
+      const silent = setTimeout(() => socket.destroy(), config.timeouts.headersMs);
+      socket.once('data', () => clearTimeout(silent));
+      socket.once('close', () => {
+        clearTimeout(silent);
+        const left = (this.perIp.get(ip) ?? 1) - 1;
+        if (left <= 0) this.perIp.delete(ip);
+        else this.perIp.set(ip, left);
+      });
+    });
     this.server.setTimeout(config.timeouts.idleMs, (socket) => socket.destroy());
-    this.server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      // Closed once the answer is out, whatever the client keeps sending.
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
       else socket.destroy();
     });
   }

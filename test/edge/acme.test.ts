@@ -1,6 +1,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -208,6 +209,58 @@ describe('ACME issuance against Pebble', { skip: !hasPebble() && 'pebble is not 
       'the renewed certificate served',
     );
     assert.ok(served.authorized);
+    // Back to the usual renewal window, or every certificate issued from here on would be renewed at once.
+    await s.close();
+    s = await start();
+  });
+
+  test('two API nodes on one database: each hostname is ordered once, by whichever node leases it', async () => {
+    const second = await startTestServer({ trustPem: pebble.rootPem + pki.trustPem, dataDir, env: acmeEnv({ EDGECERT_HTTP_LISTEN: '127.0.0.1:0' }), databaseUrl: s.databaseUrl });
+    try {
+      const names = Array.from({ length: 6 }, (_, i) => `busy${i}.customer.test`);
+      const ids = await Promise.all(names.map(async (n) => (await createIssued(n)).id as string));
+      for (const id of ids) await follow(id, (h) => h.ssl.certificates?.length === 2, 'issued');
+      const orders = [...s.logs, ...second.logs].join('').split('\n').filter((l) => l.includes('ACME order created') && l.includes('busy'));
+      const perHostname = new Map<string, number>();
+      for (const line of orders) {
+        const host = JSON.parse(line).hostname as string;
+        perHostname.set(host, (perHostname.get(host) ?? 0) + 1);
+      }
+      assert.deepEqual([...perHostname.keys()].sort(), names.sort());
+      assert.deepEqual([...new Set(perHostname.values())], [2], `one order per key type and hostname: ${JSON.stringify([...perHostname])}`);
+    } finally {
+      await second.close();
+    }
+  });
+
+  test('ssl.certificate_authority picks its ACME directory (EDGECERT_ACME_DIRECTORIES)', async () => {
+    // A second CA: another Pebble, validating on the same HTTP port (the challenges are in the database).
+    const google = await startPebble({ httpPort: pebble.httpPort });
+    try {
+      const caFile = path.join(dataDir, 'acme-cas.pem');
+      writeFileSync(caFile, readFileSync(pebble.acmeCaFile, 'utf8') + readFileSync(google.acmeCaFile, 'utf8'));
+      await s.close();
+      s = await startTestServer({
+        trustPem: pebble.rootPem + google.rootPem + pki.trustPem,
+        dataDir,
+        env: acmeEnv({ EDGECERT_ACME_DIRECTORIES: `google=${google.directoryUrl}`, EDGECERT_ACME_CA_FILE: caFile }),
+        databaseUrl: s.databaseUrl,
+      });
+      const viaGoogle = (await s.client.customHostnames.create({ zone_id: zoneId, hostname: 'g.customer.test', ssl: { method: 'http', type: 'dv', certificate_authority: 'google' } })) as any;
+      const viaDefault = await createIssued('d.customer.test');
+      const g = await follow(viaGoogle.id, (h) => h.ssl.certificates?.length === 2, 'issued by the google directory');
+      const d = await follow(viaDefault.id, (h) => h.ssl.certificates?.length === 2, 'issued by the default directory');
+      assert.equal(g.ssl.certificate_authority, 'google');
+      const issuerOf = (pem: string) => new X509Certificate(pem).issuer;
+      const googleIntermediate = issuerOf(google.rootPem); // Pebble: "CN=Pebble Root CA <id>"
+      assert.notEqual(googleIntermediate, issuerOf(pebble.rootPem));
+      assert.notEqual(g.ssl.issuer, d.ssl.issuer, 'two CAs, two issuers');
+      const served = await handshake(s.running.edgeAddress!, { servername: 'g.customer.test', ca: google.rootPem, sigalgs: ECDSA_ONLY });
+      assert.ok(served.ok && served.authorized, `verified with the second CA's root: ${served.error}`);
+      assert.equal((await handshake(s.running.edgeAddress!, { servername: 'g.customer.test', ca: pebble.rootPem, sigalgs: ECDSA_ONLY })).ok, false, 'not by the default CA');
+    } finally {
+      google.close();
+    }
   });
 
   test('another edge node answers the challenges of an order this node started (shared database)', async () => {
