@@ -153,7 +153,7 @@ describe('ACME issuance against Pebble', { skip: !hasPebble() && 'pebble is not 
     await follow(created.id, (h) => h.ssl.status === 'active' && h.ssl.certificates.length === 2, 'issued after the retry');
   });
 
-  test('an uploaded certificate is never replaced by issuance; deleting an issued hostname stops its work', async () => {
+  test('an uploaded certificate is never replaced by issuance; a wildcard is not issued; deleting an issued hostname stops its work', async () => {
     const db = s.running.ctx.store.db;
     const mine = await createIssued('mine.customer.test');
     const leaf = await pki.leaf({ hosts: ['mine.customer.test'], keyType: 'ecdsa' });
@@ -165,6 +165,12 @@ describe('ACME issuance against Pebble', { skip: !hasPebble() && 'pebble is not 
     await new Promise((r) => setTimeout(r, 1500));
     const after = (await s.client.customHostnames.get(mine.id, { zone_id: zoneId })) as any;
     assert.deepEqual(after.ssl.certificates.map((c: any) => c.issuer), ['edgecert Test CA']);
+
+    // A wildcard cannot be validated over HTTP: said on the hostname, nothing ordered.
+    const wild = await createIssued('*.wild.customer.test');
+    assert.equal(wild.ssl.status, 'pending_validation');
+    assert.match(wild.ssl.validation_errors[0].message, /wildcard hostname can only be validated through DNS/);
+    assert.equal(await db.selectFrom('certificate_issuances').select('custom_hostname_id').where('custom_hostname_id', '=', wild.id).executeTakeFirst(), undefined);
 
     const issued = await createIssued('gone.customer.test');
     await s.client.customHostnames.delete(issued.id, { zone_id: zoneId });

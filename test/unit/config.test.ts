@@ -42,10 +42,38 @@ test('invalid values name their variable', () => {
     [{ EDGECERT_IDLE_TIMEOUT: '0' }, 'EDGECERT_IDLE_TIMEOUT'],
     [{ EDGECERT_EDGE_MAX_CONNECTIONS: '0' }, 'EDGECERT_EDGE_MAX_CONNECTIONS'],
     [{ EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP: 'many' }, 'EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP'],
+    [{ EDGECERT_HTTP_LISTEN: '80' }, 'EDGECERT_HTTP_LISTEN'],
+    [{ EDGECERT_ACME_DIRECTORY: 'http://acme.test/dir' }, 'EDGECERT_ACME_DIRECTORY'],
+    [{ EDGECERT_ACME_DIRECTORY: 'not a url' }, 'EDGECERT_ACME_DIRECTORY'],
+    [{ EDGECERT_ACME_DIRECTORIES: 'google=https://g.test/dir' }, 'EDGECERT_ACME_DIRECTORIES'],
+    [{ EDGECERT_ACME_DIRECTORY: 'https://a.test/dir', EDGECERT_ACME_DIRECTORIES: 'comodo=https://c.test/dir' }, 'EDGECERT_ACME_DIRECTORIES'],
+    [{ EDGECERT_ACME_DIRECTORY: 'https://a.test/dir', EDGECERT_ACME_EMAIL: 'nobody' }, 'EDGECERT_ACME_EMAIL'],
+    [{ EDGECERT_ACME_DIRECTORY: 'https://a.test/dir', EDGECERT_ACME_KEY_TYPES: 'dsa' }, 'EDGECERT_ACME_KEY_TYPES'],
+    [{ EDGECERT_ACME_DIRECTORY: 'https://a.test/dir', EDGECERT_ACME_KEY_TYPES: 'rsa,rsa' }, 'EDGECERT_ACME_KEY_TYPES'],
+    [{ EDGECERT_ACME_DIRECTORY: 'https://a.test/dir', EDGECERT_ACME_RENEW_BEFORE: '5y' }, 'EDGECERT_ACME_RENEW_BEFORE'],
+    [{ EDGECERT_ACME_DIRECTORY: 'https://a.test/dir', EDGECERT_ACME_VALIDATION_TIMEOUT: '100d' }, 'EDGECERT_ACME_VALIDATION_TIMEOUT'],
   ];
   for (const [env, variable] of bad) {
     assert.throws(() => loadConfig(env), (e: unknown) => e instanceof ConfigError && e.variable === variable);
   }
   const key = Buffer.alloc(32, 7).toString('base64');
   assert.equal(loadConfig({ EDGECERT_MASTER_KEY: key }).masterKey?.length, 32);
+});
+
+test('ACME issuance: off unless a directory is set; per-CA directories, key types and windows', () => {
+  assert.equal(loadConfig({}).acme, undefined);
+  assert.deepEqual(loadConfig({}).httpListen, { host: '127.0.0.1', port: 8080 });
+  assert.equal(loadConfig({ EDGECERT_HTTP_LISTEN: 'off' }).httpListen, null);
+  const c = loadConfig({
+    EDGECERT_ACME_DIRECTORY: 'https://acme-staging-v02.api.letsencrypt.org/directory',
+    EDGECERT_ACME_DIRECTORIES: 'google=https://dv.acme-v02.api.pki.goog/directory, lets_encrypt=https://acme-v02.api.letsencrypt.org/directory',
+    EDGECERT_ACME_RENEW_BEFORE: '20d',
+    EDGECERT_ACME_KEY_TYPES: 'ecdsa',
+  }).acme!;
+  assert.equal(c.directoryUrl, 'https://acme-staging-v02.api.letsencrypt.org/directory');
+  assert.deepEqual(c.directories, { google: 'https://dv.acme-v02.api.pki.goog/directory', lets_encrypt: 'https://acme-v02.api.letsencrypt.org/directory' });
+  assert.equal(c.renewBeforeMs, 20 * 86_400_000);
+  assert.equal(c.validationTimeoutMs, 7 * 86_400_000);
+  assert.deepEqual(c.keyTypes, ['ecdsa']);
+  assert.deepEqual(loadConfig({ EDGECERT_ACME_DIRECTORY: 'https://a.test/dir' }).acme!.keyTypes, ['ecdsa', 'rsa']);
 });

@@ -19,6 +19,8 @@ export const HOSTNAME_HARD_CAP = 1_000_000;
 
 const READ = ['ssl:read', 'zone:read'] as const;
 
+const WILDCARD_NOT_ISSUED = 'a wildcard hostname can only be validated through DNS (TXT), which edgecert does not do: upload its certificate (custom_cert_bundle)';
+
 /** A create, validated and built: everything but the write. Pure CPU (certificate rules, key checks). */
 export interface PreparedHostname {
   row: CustomHostnamesTable;
@@ -37,7 +39,9 @@ export function prepareHostname(ctx: Pick<AppContext, 'ids' | 'clock' | 'trust'>
   const now = isoTimestamp(ctx.clock.now());
   // No certificate and HTTP validation asked for: edgecert obtains one (acme/issuer.ts), and
   // the hostname is pending until the CA has validated it.
-  const issued = uploads.length === 0 && input.ssl.method === 'http';
+  const httpValidation = uploads.length === 0 && input.ssl.method === 'http';
+  // CAs validate wildcard names by DNS only, which edgecert does not do: said on the hostname.
+  const issued = httpValidation && !input.hostname.startsWith('*.');
   const row: CustomHostnamesTable = {
     id: ctx.ids.uuid(),
     zone_id: zoneId,
@@ -63,7 +67,7 @@ export function prepareHostname(ctx: Pick<AppContext, 'ids' | 'clock' | 'trust'>
     ssl_settings: JSON.stringify(input.ssl.settings),
     ssl_status: uploads.length > 0 ? 'active' : 'pending_validation',
     ssl_validation_records: null,
-    ssl_validation_errors: null,
+    ssl_validation_errors: httpValidation && !issued ? JSON.stringify([{ message: WILDCARD_NOT_ISSUED }]) : null,
     verification_errors: null,
   };
   return { row, uploads };
@@ -80,7 +84,7 @@ export async function insertPrepared(ctx: Pick<AppContext, 'ids' | 'vault' | 'cl
   for (const { row, uploads } of prepared) {
     await customHostnamesRepository.insert(trx, row);
     await putIntoPack(ctx, trx, row, uploads);
-    if (uploads.length === 0 && row.ssl_method === 'http') {
+    if (uploads.length === 0 && row.ssl_method === 'http' && !row.hostname.startsWith('*.')) {
       await issuanceRepository.arm(trx, { customHostnameId: row.id, zoneId: row.zone_id, hostname: row.hostname, certificateAuthority: row.ssl_certificate_authority, now: row.created_at });
     }
   }
@@ -179,6 +183,7 @@ export class CustomHostnamesService {
     const managed = await issuanceRepository.get(trx, host.id);
     const certificates = await packCertificatesRepository.publicForHostname(trx, host.id);
     if (!managed && certificates.length > 0) return {};
+    if (host.hostname.startsWith('*.')) return { ssl_validation_errors: JSON.stringify([{ message: WILDCARD_NOT_ISSUED }]) };
     await issuanceRepository.arm(trx, { customHostnameId: host.id, zoneId: host.zone_id, hostname: host.hostname, certificateAuthority, now });
     return certificates.length > 0 ? { ssl_validation_errors: null } : { ssl_status: 'pending_validation', status: 'pending', ssl_validation_errors: null, verification_errors: null };
   }
