@@ -29,8 +29,8 @@ test('migration 009 splits stored chains; new rows store the leaf; reads give wh
     await db.insertInto('custom_hostnames').values({
       id, zone_id: 'z', hostname: `h${i}.shared.test`, custom_metadata: null, custom_origin_server: null, custom_origin_sni: null, status: 'active',
       verification_token: 'v', http_token: 'h', created_at: now, updated_at: now, ssl_pack_id: randomUUID(), ssl_method: null, ssl_type: 'dv',
-      ssl_bundle_method: 'ubiquitous', ssl_certificate_authority: null, ssl_custom_csr_id: null, ssl_cloudflare_branding: 0, ssl_wildcard: 0, ssl_settings: '{}', ssl_status: 'active', ssl_validation_records: null, ssl_validation_errors: null, verification_errors: null,
-    }).execute();
+      ssl_bundle_method: 'ubiquitous', ssl_certificate_authority: null, ssl_custom_csr_id: null, ssl_cloudflare_branding: 0, ssl_wildcard: 0, ssl_settings: '{}', ssl_status: 'active',
+    } as never).execute(); // the columns of a database at 008
     // Before 009: the whole chain in `certificate` (no `chain` column yet).
     const row = { id: randomUUID(), pack_id: randomUUID(), custom_hostname_id: id, key_type: 'ecdsa', certificate: leaf.chainPem, key_ciphertext: 'x', key_id: 'k', issuer: 'i', serial_number: '1', signature: 's', expires_on: now, issued_on: now, uploaded_on: now, fingerprint_sha256: 'f', hosts: '[]' };
     await db.insertInto('pack_certificates').values(row as never).execute();
