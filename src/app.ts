@@ -118,6 +118,17 @@ export function buildApp(ctx: AppContext, timeouts: Timeouts = DEFAULT_TIMEOUTS)
   });
 
   app.get('/healthz', { schema: { response: { 200: Type.Object({ status: Type.String() }) } } }, async () => ({ status: 'ok' }));
+  // Prometheus, unauthenticated like /healthz: the API listener belongs on a private address.
+  app.get('/metrics', async (_req, reply) => {
+    const { contentType, text } = await ctx.metrics.scrape();
+    return reply.type(contentType).send(text);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    // The route's template (not the URL: ids would make a series per hostname); unrouted requests as one.
+    const route = req.routeOptions.url ?? 'unrouted';
+    if (route === '/metrics') return;
+    ctx.metrics.apiRequests.observe({ route, method: req.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
 
   app.register(
     async (api) => {

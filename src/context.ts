@@ -1,6 +1,7 @@
 import type { Clock } from './lib/clock.js';
 import type { Ids } from './lib/ids.js';
 import type { Logger } from './lib/logger.js';
+import type { Metrics } from './lib/metrics.js';
 import type { Store } from './storage/connect.js';
 import type { KeyVault } from './storage/crypto.js';
 import type { TrustStore } from './pki/trust.js';
@@ -13,6 +14,8 @@ export interface AppContext {
   vault: KeyVault;
   trust: TrustStore;
   log: Logger;
+  /** This process's Prometheus metrics (GET /metrics). */
+  metrics: Metrics;
   bootstrap: { token?: string; email?: string; apiKey?: string };
   /** Set once the default account exists (first start creates it). */
   defaultAccountId: string;

@@ -69,6 +69,8 @@ async function serve(argv: string[]): Promise<void> {
     if (!first) return;
     // Changes made through this process's API reach the workers at once (else by their poll).
     running.ctx.store.changes.on('changed', () => pool.broadcast({ type: 'changed' }));
+    // GET /metrics (on this process's API) covers the workers' edges too.
+    running.ctx.metrics.workerMetrics = () => pool.metrics() as never;
     printEdge(first.loaded, first.address);
     process.stdout.write(`edgecert: ${workers} edge workers (pids ${pool.pids.join(', ')})\n`);
   } else if (running.edge) {
@@ -127,6 +129,10 @@ async function serveEdgeWorker(config: Config): Promise<void> {
   process.on('message', (message: WorkerMessage) => {
     if (message?.type === 'changed') running?.edge?.sync.poke();
     else if (message?.type === 'shutdown') stop();
+    else if (message?.type === 'metrics' && running) {
+      const id = message.id;
+      void running.ctx.metrics.json().then((metrics) => process.send?.({ type: 'metrics-reply', id, metrics } satisfies WorkerMessage));
+    }
   });
   // The supervisor is gone (killed): do not serve on unsupervised.
   process.on('disconnect', stop);

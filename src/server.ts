@@ -6,6 +6,8 @@ import { buildApp } from './app.js';
 import { isoTimestamp, systemClock, type Clock } from './lib/clock.js';
 import { randomIds } from './lib/ids.js';
 import { createLogger } from './lib/logger.js';
+import { Metrics } from './lib/metrics.js';
+import { registerStoreMetrics } from './api/metrics.js';
 import { openStore } from './storage/connect.js';
 import { holdsSealedKeys, loadMasterKey, verifyMasterKey, type KeyVault } from './storage/crypto.js';
 import { TrustStore } from './pki/trust.js';
@@ -57,6 +59,7 @@ export async function openContext(config: Pick<Config, 'logLevel' | 'databaseUrl
     vault,
     trust: TrustStore.load(config.trustCaFile),
     log,
+    metrics: new Metrics(),
     bootstrap: { token: config.bootstrapToken, email: config.bootstrapEmail, apiKey: config.bootstrapApiKey },
     defaultAccountId: '',
   };
@@ -90,6 +93,7 @@ export async function startServer(
   let app: FastifyInstance | undefined;
   let apiUrl: string | undefined;
   if (serveApi) {
+    registerStoreMetrics(ctx);
     app = buildApp(ctx, config.timeouts).app;
     await app.listen({ host: config.apiListen.host, port: config.apiListen.port });
     const address = app.server.address() as AddressInfo;

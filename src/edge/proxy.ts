@@ -1,3 +1,4 @@
+import { originErrorKind, type Metrics } from '../lib/metrics.js';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Pool } from 'undici';
@@ -36,7 +37,10 @@ export class OriginProxy {
   private readonly pools = new Map<string, { pool: Pool; lastUsed: number }>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly origin: { scheme: 'http' | 'https'; port: number }) {
+  constructor(
+    private readonly origin: { scheme: 'http' | 'https'; port: number },
+    private readonly metrics: Pick<Metrics, 'originErrors'>,
+  ) {
     this.sweeper = setInterval(() => this.closeIdle(Date.now() - POOL_IDLE_MS), POOL_IDLE_MS / 4);
     this.sweeper.unref();
   }
@@ -81,6 +85,7 @@ export class OriginProxy {
    */
   async forward(req: Request, res: Response, site: Site, target: { authority: string; path: string }, remoteAddress: string, client: ClientCertificate | undefined): Promise<void> {
     if (!site.origin) {
+      this.metrics.originErrors.inc({ kind: 'no_origin' });
       return plain(res, 502, `edgecert: no origin is configured for ${site.hostname}: set custom_origin_server on the custom hostname or a fallback origin on its zone.\n`);
     }
     const headers: Record<string, string | string[]> = {};
@@ -120,6 +125,7 @@ export class OriginProxy {
       });
       body.pipe(res as NodeJS.WritableStream);
     } catch (err) {
+      this.metrics.originErrors.inc({ kind: res.headersSent ? 'aborted' : originErrorKind(err) });
       if (!res.headersSent) {
         plain(res, 502, `edgecert: the origin ${site.origin.host} for ${site.hostname} could not be reached (${(err as Error).message}).\n`);
       } else {

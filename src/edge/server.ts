@@ -8,6 +8,7 @@ import type { AppContext } from '../context.js';
 import { HostnameIndex } from './hostname-index.js';
 import { OriginProxy, plain, type ClientCertificate } from './proxy.js';
 import { SiteCache, type Site, type TlsProfile } from './sites.js';
+import { NONE } from '../lib/metrics.js';
 import { EdgeSync } from './sync.js';
 import { TicketKeyRing } from './ticket-keys.js';
 
@@ -83,7 +84,7 @@ export class Edge {
       reconcile: (id, site) => this.reconcile(id, site),
       nameTaken: (hostname, id) => this.nameTaken(hostname, id),
     }, config.changePollMs);
-    this.proxy = new OriginProxy({ scheme: config.originScheme, port: config.originPort });
+    this.proxy = new OriginProxy({ scheme: config.originScheme, port: config.originPort }, ctx.metrics);
     this.tcp = createNetServer((socket) => void this.accept(socket));
     // Node's own HTTP/1.1 timeouts: headers (from a request's first byte, or from the connection
     // for the first request), keep-alive between requests, and socket inactivity during one.
@@ -123,8 +124,18 @@ export class Edge {
     }
     this.track(conn);
     socket.setNoDelay(true);
+    // Each connection's handshake is counted once, by how it ended.
+    let counted = false;
+    const count = (result: string, keyType = NONE, tlsVersion = NONE) => {
+      if (counted) return;
+      counted = true;
+      this.ctx.metrics.handshakes.inc({ result, key_type: keyType, tls_version: tlsVersion });
+    };
     // The ClientHello and the handshake must both be done within the headers timeout.
-    const timer = setTimeout(() => socket.destroy(), this.config.timeouts.headersMs);
+    const timer = setTimeout(() => {
+      count('timeout');
+      socket.destroy();
+    }, this.config.timeouts.headersMs);
     try {
       const serverName = await readServerName(socket);
       const servedName = serverName?.toLowerCase().replace(/\.$/, '');
@@ -133,6 +144,7 @@ export class Edge {
       const site = entry ? await this.sites.get(entry.id) : null;
       if (!site || !servedName || socket.destroyed) {
         clearTimeout(timer);
+        if (!socket.destroyed) count(servedName ? 'unknown_sni' : 'no_sni');
         socket.destroy();
         return;
       }
@@ -148,11 +160,17 @@ export class Edge {
       tlsSocket[CONN] = conn;
       conn.tls = tlsSocket;
       this.bind(conn, { site, servedName, profile });
-      tlsSocket.on('error', () => tlsSocket.destroy());
+      tlsSocket.on('error', (err) => {
+        count(handshakeFailure(err));
+        tlsSocket.destroy();
+      });
       tlsSocket.once('close', () => clearTimeout(timer));
       tlsSocket.once('secure', () => {
         clearTimeout(timer);
         if (profile.requestCert) conn.client = clientCertificateOf(tlsSocket);
+        // A connection without the client certificate its hostname requires only ever gets 403s.
+        const served = tlsSocket.getCertificate() as { asn1Curve?: string } | null;
+        count(profile.requestCert && !conn.client?.verified ? 'client_certificate_refused' : 'ok', served?.asn1Curve ? 'ecdsa' : 'rsa', tlsSocket.getProtocol() ?? NONE);
         // A tls.Server clears this flag on 'secure'; a TLSSocket built by hand keeps it, and the
         // HTTP/2 session would wait for a 'secureConnect' that server sockets never emit.
         (tlsSocket as { secureConnecting?: boolean }).secureConnecting = false;
@@ -162,6 +180,7 @@ export class Edge {
       });
     } catch {
       clearTimeout(timer);
+      count('failed');
       socket.destroy();
     }
   }
@@ -395,6 +414,14 @@ function opensslVerified(socket: TLSSocket): boolean {
   const handle = (socket as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
   if (typeof handle?.verifyError !== 'function') return false;
   return handle.verifyError() === null;
+}
+
+/** Why a handshake failed, from OpenSSL's reason. */
+function handshakeFailure(err: Error & { code?: string }): string {
+  const reason = `${err.code ?? ''} ${err.message}`;
+  if (/UNSUPPORTED_PROTOCOL|VERSION_TOO_LOW|WRONG_VERSION|unsupported protocol|version too low/i.test(reason)) return 'version_refused';
+  if (/NO_SHARED_CIPHER|no shared cipher|NO_CIPHERS/i.test(reason)) return 'cipher_refused';
+  return 'failed';
 }
 
 function clientCertificateOf(socket: TLSSocket): ClientCertificate {

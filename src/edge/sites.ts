@@ -69,6 +69,7 @@ export class SiteCache {
 
   get(id: string): Promise<Site | null> {
     const hit = this.entries.get(id);
+    this.ctx.metrics.tlsContexts.inc({ event: hit ? 'hit' : 'miss' });
     if (hit) {
       // Refresh recency: Map keeps insertion order, so re-insert at the end.
       this.entries.delete(id);
@@ -118,6 +119,7 @@ export class SiteCache {
 
   private async build(id: string): Promise<Site | null> {
     this.builds++;
+    this.ctx.metrics.tlsContexts.inc({ event: 'build' });
     const db = this.ctx.store.db;
     const row = await customHostnamesRepository.getById(db, id);
     if (!row) return null;

@@ -97,11 +97,17 @@ export class EdgeSync {
     if (oldest !== null && oldest > this.lastSeq + 1) await this.resync();
     for (;;) {
       const changes = await this.ctx.store.changes.since(this.ctx.store.db, this.lastSeq);
-      if (changes.length === 0) return;
+      if (changes.length === 0) {
+        this.ctx.metrics.changeFeedLag.set(0);
+        return;
+      }
       for (const change of changes) {
         await this.apply(change);
         this.lastSeq = change.seq;
       }
+      const last = changes[changes.length - 1]!;
+      this.ctx.metrics.changeFeedApplied.set(last.seq);
+      this.ctx.metrics.changeFeedLag.set(Math.max(0, this.ctx.clock.now().getTime() - Date.parse(last.created_at)) / 1000);
       // Hostnames that were cached are built again once per batch, not on their next handshake;
       // connections opened under a configuration that is no more are then retired.
       const ids = [...this.rebuild];

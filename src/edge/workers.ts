@@ -5,7 +5,13 @@ import type { Logger } from '../lib/logger.js';
 export type WorkerMessage =
   | { type: 'listening'; address: string; loaded: { hostnames: number; ms: number; heapMiB: number } }
   | { type: 'changed' }
-  | { type: 'shutdown' };
+  | { type: 'shutdown' }
+  /** The supervisor asks for a worker's metrics (a scrape of GET /metrics); the worker replies. */
+  | { type: 'metrics'; id: number }
+  | { type: 'metrics-reply'; id: number; metrics: unknown[] };
+
+/** A worker that does not answer a metrics request this fast is left out of that scrape. */
+const METRICS_TIMEOUT_MS = 2000;
 
 /** A worker that lived this long had a good run: the restart backoff starts over. */
 const HEALTHY_AFTER_MS = 60_000;
@@ -50,6 +56,32 @@ export class EdgeWorkers {
 
   get pids(): number[] {
     return [...this.workers.keys()].map((w) => w.process.pid!);
+  }
+
+  private metricsRequests = 0;
+
+  /** Every live worker's metrics (prom-client's JSON), for the supervisor's scrape to aggregate. */
+  async metrics(): Promise<unknown[][]> {
+    const id = ++this.metricsRequests;
+    const replies = [...this.workers.keys()]
+      .filter((worker) => worker.isConnected())
+      .map(
+        (worker) =>
+          new Promise<unknown[] | undefined>((resolve) => {
+            const timer = setTimeout(() => done(undefined), METRICS_TIMEOUT_MS);
+            const onMessage = (message: WorkerMessage) => {
+              if (message?.type === 'metrics-reply' && message.id === id) done(message.metrics);
+            };
+            const done = (metrics: unknown[] | undefined) => {
+              clearTimeout(timer);
+              worker.off('message', onMessage);
+              resolve(metrics);
+            };
+            worker.on('message', onMessage);
+            worker.send({ type: 'metrics', id } satisfies WorkerMessage);
+          }),
+      );
+    return (await Promise.all(replies)).filter((m): m is unknown[] => m !== undefined);
   }
 
   /** Wakes every worker's change feed (a change was committed through this process). */

@@ -35,6 +35,8 @@ export interface Change {
   kind: ChangeKind;
   zone_id: string | null;
   entity_id: string;
+  /** When it was committed (ISO 8601): how far behind an edge is. */
+  created_at: string;
 }
 
 /** Every mutation runs one of them (see prepared.ts). */
@@ -104,7 +106,7 @@ export class ChangeFeed extends EventEmitter {
   async since(db: Db, seq: number, limit = 1000): Promise<Change[]> {
     const rows = await db
       .selectFrom('changes')
-      .select(['seq', 'kind', 'zone_id', 'entity_id'])
+      .select(['seq', 'kind', 'zone_id', 'entity_id', 'created_at'])
       .where('seq', '>', seq)
       .orderBy('seq')
       .limit(limit)
