@@ -12,6 +12,8 @@ const USAGE = `usage:
   edgecert migrate [--database-url url]
   edgecert token create --name NAME --permission P [--permission P ...] [--zone ID ... | --account ID]
   edgecert import --zone ZONE_ID FILE.ndjson|DIR   (one POST /custom_hostnames body per line, or a directory per hostname)
+  edgecert backup FILE     (a consistent copy of the running SQLite database; the master key is not in it)
+  edgecert restore FILE    (into a data directory without a database; start it with the same master key)
 Every EDGECERT_* variable has a flag: EDGECERT_API_LISTEN <-> --api-listen.`;
 
 export async function main(argv: string[]): Promise<void> {
@@ -21,6 +23,7 @@ export async function main(argv: string[]): Promise<void> {
     if (command === 'migrate') return await migrate(rest);
     if (command === 'token' && rest[0] === 'create') return await tokenCreate(rest.slice(1));
     if (command === 'import') return await importCommand(rest);
+    if (command === 'backup' || command === 'restore') return await backupOrRestore(command, rest);
     if (command === '--help' || command === 'help' || command === undefined) {
       process.stdout.write(USAGE + '\n');
       return;
@@ -144,6 +147,29 @@ async function serveEdgeWorker(config: Config): Promise<void> {
     return stop();
   }
   process.send?.({ type: 'listening', address: running.edgeAddress!, loaded: running.edge!.sync.loaded } satisfies WorkerMessage);
+}
+
+async function backupOrRestore(command: 'backup' | 'restore', argv: string[]): Promise<void> {
+  const file = argv[0] !== undefined && !argv[0].startsWith('--') ? argv[0] : undefined;
+  if (!file) throw new ConfigError('FILE', `edgecert ${command} FILE: give the backup file`);
+  const config = loadConfig(process.env, argv.slice(1));
+  const { backupSqlite, restoreSqlite } = await import('./storage/backup.js');
+  if (command === 'backup') {
+    const made = await backupSqlite(config.databaseUrl, file);
+    process.stdout.write(`edgecert: backed up ${made.hostnames} custom hostnames (${made.certificates} certificates, ${(made.bytes / 1048576).toFixed(1)} MiB) to ${file}; keep the master key apart from it\n`);
+    return;
+  }
+  const restored = await restoreSqlite(config.databaseUrl, file);
+  // The keys in it open only under their master key: checked now rather than at the first start.
+  try {
+    const { ctx } = await openContext({ ...config, logLevel: 'silent' });
+    await ctx.store.close();
+  } catch (err) {
+    const { rmSync } = await import('node:fs');
+    for (const suffix of ['', '-wal', '-shm']) rmSync(restored.file + suffix, { force: true });
+    throw err;
+  }
+  process.stdout.write(`edgecert: restored ${restored.hostnames} custom hostnames (${restored.certificates} certificates) into ${restored.file}\n`);
 }
 
 async function migrate(argv: string[]): Promise<void> {
