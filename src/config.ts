@@ -10,6 +10,8 @@ export interface Config {
   edgeListen: { host: string; port: number };
   trustCaFile: string | undefined;
   masterKey: Buffer | undefined;
+  /** Master keys rows may still be sealed with while a rotation runs (EDGECERT_MASTER_KEY_PREVIOUS). */
+  previousMasterKeys: Buffer[];
   bootstrapToken: string | undefined;
   bootstrapEmail: string | undefined;
   bootstrapApiKey: string | undefined;
@@ -80,6 +82,7 @@ export const VARIABLES = [
   'EDGECERT_EDGE_LISTEN',
   'EDGECERT_TRUST_CA_FILE',
   'EDGECERT_MASTER_KEY',
+  'EDGECERT_MASTER_KEY_PREVIOUS',
   'EDGECERT_BOOTSTRAP_TOKEN',
   'EDGECERT_BOOTSTRAP_EMAIL',
   'EDGECERT_BOOTSTRAP_API_KEY',
@@ -174,6 +177,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
       throw new ConfigError('EDGECERT_MASTER_KEY', 'must be the base64 encoding of exactly 32 bytes');
     }
   }
+  const previousMasterKeys = (s.EDGECERT_MASTER_KEY_PREVIOUS ?? '').split(',').map((k) => k.trim()).filter((k) => k !== '').map((text) => {
+    const key = Buffer.from(text, 'base64');
+    if (key.length !== 32 || !/^[A-Za-z0-9+/]+=*$/.test(text)) throw new ConfigError('EDGECERT_MASTER_KEY_PREVIOUS', 'must be base64 encodings of exactly 32 bytes, separated by commas');
+    return key;
+  });
+  if (previousMasterKeys.length > 0 && !masterKey) {
+    throw new ConfigError('EDGECERT_MASTER_KEY_PREVIOUS', 'goes with EDGECERT_MASTER_KEY (the new key); with a master.key file, edgecert rotate-master-key keeps the previous key in master.key.previous');
+  }
   const scheme = s.EDGECERT_ORIGIN_SCHEME ?? 'https';
   if (scheme !== 'http' && scheme !== 'https') {
     throw new ConfigError('EDGECERT_ORIGIN_SCHEME', `must be http or https, got "${scheme}"`);
@@ -236,6 +247,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     edgeListen: parseListen('EDGECERT_EDGE_LISTEN', s.EDGECERT_EDGE_LISTEN ?? '127.0.0.1:8443'),
     trustCaFile: s.EDGECERT_TRUST_CA_FILE,
     masterKey,
+    previousMasterKeys,
     bootstrapToken,
     bootstrapEmail: email?.toLowerCase(),
     bootstrapApiKey: apiKey,

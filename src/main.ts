@@ -12,6 +12,7 @@ const USAGE = `usage:
   edgecert migrate [--database-url url]
   edgecert token create --name NAME --permission P [--permission P ...] [--zone ID ... | --account ID]
   edgecert import --zone ZONE_ID FILE.ndjson|DIR   (one POST /custom_hostnames body per line, or a directory per hostname)
+  edgecert rotate-master-key [--generate]   (re-seals every private key under a new master key; see the README)
   edgecert backup FILE     (a consistent copy of the running SQLite database; the master key is not in it)
   edgecert restore FILE    (into a data directory without a database; start it with the same master key)
 Every EDGECERT_* variable has a flag: EDGECERT_API_LISTEN <-> --api-listen.`;
@@ -24,6 +25,7 @@ export async function main(argv: string[]): Promise<void> {
     if (command === 'token' && rest[0] === 'create') return await tokenCreate(rest.slice(1));
     if (command === 'import') return await importCommand(rest);
     if (command === 'backup' || command === 'restore') return await backupOrRestore(command, rest);
+    if (command === 'rotate-master-key') return await rotateMasterKey(rest);
     if (command === '--help' || command === 'help' || command === undefined) {
       process.stdout.write(USAGE + '\n');
       return;
@@ -170,6 +172,82 @@ async function backupOrRestore(command: 'backup' | 'restore', argv: string[]): P
     throw err;
   }
   process.stdout.write(`edgecert: restored ${restored.hostnames} custom hostnames (${restored.certificates} certificates) into ${restored.file}\n`);
+}
+
+/**
+ * `edgecert rotate-master-key`: every sealed row under a new master key, beside running servers.
+ * - Key in the data directory (the default): a new key goes into master.key, the old one into
+ *   master.key.previous; running servers re-read both within a second (crypto.ts), so they open
+ *   rows of either key and seal new ones with the new key. Once no row is left under the old key,
+ *   master.key.previous is removed.
+ * - Key in EDGECERT_MASTER_KEY: the nodes are given the new key and the old one as
+ *   EDGECERT_MASTER_KEY_PREVIOUS (and restarted) first; this then re-seals. `--generate` prints a key.
+ * Interrupted, it is run again: it carries on where it was.
+ */
+async function rotateMasterKey(argv: string[]): Promise<void> {
+  const { randomBytes } = await import('node:crypto');
+  const fs = await import('node:fs');
+  const { masterKeyFile, previousKeyFile } = await import('./storage/crypto.js');
+  const { resealAll, rowsToReseal, dropOtherKeyChecks } = await import('./storage/rotation.js');
+  if (argv.includes('--generate')) {
+    process.stdout.write(randomBytes(32).toString('base64') + '\n');
+    return;
+  }
+  let batch = 500;
+  const configArgs: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--batch') batch = Number(argv[++i]);
+    else configArgs.push(argv[i]!);
+  }
+  if (!Number.isInteger(batch) || batch < 1) throw new ConfigError('--batch', 'must be a whole number of rows per transaction');
+  const config = loadConfig(process.env, configArgs);
+  const say = (line: string) => process.stdout.write(`edgecert: ${line}\n`);
+  const fileBased = !config.masterKey;
+  if (!fileBased && config.previousMasterKeys.length === 0) {
+    throw new ConfigError(
+      'EDGECERT_MASTER_KEY_PREVIOUS',
+      'to rotate a key given in EDGECERT_MASTER_KEY: make one (edgecert rotate-master-key --generate), give every node the new key as EDGECERT_MASTER_KEY and the old one as EDGECERT_MASTER_KEY_PREVIOUS, restart them, then run this with the same two variables',
+    );
+  }
+  if (fileBased) {
+    const current = masterKeyFile(config.dataDir);
+    const previous = previousKeyFile(config.dataDir);
+    const next = `${current}.next`;
+    if (!fs.existsSync(previous)) {
+      if (!fs.existsSync(current)) throw new ConfigError(current, 'there is no master key to rotate');
+      const fd = fs.openSync(next, 'w', 0o600);
+      fs.writeSync(fd, randomBytes(32).toString('base64') + '\n');
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      fs.renameSync(current, previous);
+      fs.renameSync(next, current);
+      say(`a new master key is in ${current}; the previous one stays in ${previous} until every private key is sealed again`);
+    } else if (!fs.existsSync(current) && fs.existsSync(next)) {
+      fs.renameSync(next, current); // interrupted between the two renames
+    } else {
+      say(`carrying on with the rotation begun earlier (${previous} is still there)`);
+    }
+  }
+  const { ctx } = await openContext({ ...config, logLevel: 'silent' });
+  try {
+    const total = await rowsToReseal(ctx.store, ctx.vault);
+    say(`${total} private keys to seal again under master key ${ctx.vault.keyId}`);
+    let sealed = 0;
+    // Running servers switch to the new key within a second; a row one of them sealed with the
+    // old key just before is caught by the next pass. Done after a quiet pass 2 s after the last.
+    for (let quiet = 0; quiet < 2; ) {
+      const n = await resealAll(ctx.store, ctx.vault, { batch, onBatch: (done) => say(`sealed again ${sealed + done} of ${Math.max(total, sealed + done)}`) });
+      sealed += n;
+      quiet = n === 0 ? quiet + 1 : 0;
+      if (quiet < 2) await new Promise((r) => setTimeout(r, 2000));
+    }
+    await dropOtherKeyChecks(ctx.store, ctx.vault);
+    if (fileBased) fs.rmSync(previousKeyFile(config.dataDir), { force: true });
+    say(`done: ${sealed} private keys sealed again; every one is under master key ${ctx.vault.keyId}`);
+    if (!fileBased) say('now remove EDGECERT_MASTER_KEY_PREVIOUS from every node (the old key opens nothing any more), and restart them');
+  } finally {
+    await ctx.store.close();
+  }
 }
 
 async function migrate(argv: string[]): Promise<void> {

@@ -39,14 +39,14 @@ export interface Running {
 }
 
 /** Opens storage (migrating it), builds the context, and the API. Shared by `serve`, the CLI and tests. */
-export async function openContext(config: Pick<Config, 'logLevel' | 'databaseUrl' | 'masterKey' | 'dataDir' | 'trustCaFile' | 'bootstrapToken' | 'bootstrapEmail' | 'bootstrapApiKey'>, opts: { clock?: Clock; log?: NodeJS.WritableStream } = {}) {
+export async function openContext(config: Pick<Config, 'logLevel' | 'databaseUrl' | 'masterKey' | 'previousMasterKeys' | 'dataDir' | 'trustCaFile' | 'bootstrapToken' | 'bootstrapEmail' | 'bootstrapApiKey'>, opts: { clock?: Clock; log?: NodeJS.WritableStream } = {}) {
   const log = createLogger(config.logLevel, opts.log);
   const clock = opts.clock ?? systemClock;
   const store = await openStore(config.databaseUrl, { clock });
   await store.migrate();
   let vault: KeyVault;
   try {
-    const source = loadMasterKey(config.masterKey, config.dataDir, !(await holdsSealedKeys(store.db)));
+    const source = loadMasterKey(config.masterKey, config.dataDir, !(await holdsSealedKeys(store.db)), config.previousMasterKeys);
     vault = await verifyMasterKey(store.db, source, isoTimestamp(clock.now()));
   } catch (err) {
     await store.close();
