@@ -40,6 +40,8 @@ export interface Config {
   httpListen: { host: string; port: number } | null;
   /** Certificate issuance through ACME; undefined: not configured (hostnames without a certificate wait for one). */
   acme: AcmeConfig | undefined;
+  /** Certificate expiry alerts to a webhook; undefined: none. */
+  alerts: { webhook: string; intervalMs: number } | undefined;
 }
 
 export interface AcmeConfig {
@@ -110,6 +112,8 @@ export const VARIABLES = [
   'EDGECERT_ACME_VALIDATION_TIMEOUT',
   'EDGECERT_ACME_POLL_INTERVAL',
   'EDGECERT_ACME_KEY_TYPES',
+  'EDGECERT_ALERT_WEBHOOK',
+  'EDGECERT_ALERT_INTERVAL',
 ] as const;
 
 export const flagFor = (variable: string): string =>
@@ -241,6 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   return {
     httpListen,
     acme: loadAcmeConfig(s),
+    alerts: loadAlertConfig(s),
     dataDir,
     databaseUrl,
     apiListen: parseListen('EDGECERT_API_LISTEN', s.EDGECERT_API_LISTEN ?? '127.0.0.1:8787'),
@@ -311,4 +316,18 @@ function loadAcmeConfig(s: Record<string, string | undefined>): AcmeConfig | und
     pollMs: parseDuration('EDGECERT_ACME_POLL_INTERVAL', s.EDGECERT_ACME_POLL_INTERVAL ?? '10s', { min: 100, max: DAY, text: '100ms to 1d' }),
     keyTypes: keyTypes as Array<'ecdsa' | 'rsa'>,
   };
+}
+
+/** EDGECERT_ALERT_*: expiry alerts are on when a webhook is set. */
+function loadAlertConfig(s: Record<string, string | undefined>): Config['alerts'] {
+  const intervalMs = parseDuration('EDGECERT_ALERT_INTERVAL', s.EDGECERT_ALERT_INTERVAL ?? '1h', { min: 1000, max: DAY, text: '1s to 1d' });
+  if (s.EDGECERT_ALERT_WEBHOOK === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(s.EDGECERT_ALERT_WEBHOOK);
+  } catch {
+    throw new ConfigError('EDGECERT_ALERT_WEBHOOK', `expected an http:// or https:// URL, got "${s.EDGECERT_ALERT_WEBHOOK}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('EDGECERT_ALERT_WEBHOOK', `expected an http:// or https:// URL, got "${s.EDGECERT_ALERT_WEBHOOK}"`);
+  return { webhook: url.toString(), intervalMs };
 }

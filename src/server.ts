@@ -15,6 +15,7 @@ import { AccountsService } from './resources/accounts/service.js';
 import { Edge } from './edge/server.js';
 import { HttpListener } from './edge/http.js';
 import { CertificateIssuer } from './acme/issuer.js';
+import { ExpiryAlerts } from './alerts/expiry-alerts.js';
 import { TokensService } from './resources/tokens/service.js';
 
 /** How long change-feed rows are kept: an edge offline longer than this reloads everything. */
@@ -128,6 +129,11 @@ export async function startServer(
     issuer = new CertificateIssuer(ctx, config.acme);
     issuer.start();
   }
+  let alerts: ExpiryAlerts | undefined;
+  if (serveApi && config.alerts) {
+    alerts = new ExpiryAlerts(ctx, config.alerts);
+    alerts.start();
+  }
   let closing: Promise<void> | undefined;
   return {
     ctx,
@@ -144,7 +150,7 @@ export async function startServer(
         clearInterval(pruner);
         const timer = app ? setTimeout(() => app.server.closeAllConnections(), 10_000) : undefined;
         try {
-          await Promise.all([app?.close(), edge?.close(), http?.close(), issuer?.stop()]);
+          await Promise.all([app?.close(), edge?.close(), http?.close(), issuer?.stop(), alerts?.stop()]);
         } finally {
           clearTimeout(timer);
           // A database that can no longer be written (a full or read-only disk) is left as it is:

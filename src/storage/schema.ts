@@ -219,6 +219,25 @@ export interface AcmeAccountsTable {
   created_at: string;
 }
 
+/** An expiry alert: a certificate crossed a threshold (days before expires_on; 0: expired). */
+export interface ExpiryAlertsTable {
+  certificate_id: string;
+  expires_on: string;
+  threshold_days: number;
+  kind: string;
+  /** The JSON body POSTed to the webhook. */
+  payload: string;
+  /** 'pending' until delivered ('sent'); 'superseded' when a more urgent threshold was crossed at once. */
+  state: string;
+  attempts: number;
+  next_attempt_at: string;
+  claimed_by: string | null;
+  claimed_until: string | null;
+  last_error: string | null;
+  created_at: string;
+  sent_at: string | null;
+}
+
 export interface ChangesTable {
   seq: Generated<number>;
   kind: string;
@@ -245,6 +264,7 @@ export interface Database {
   certificate_issuances: CertificateIssuancesTable;
   acme_challenges: AcmeChallengesTable;
   acme_accounts: AcmeAccountsTable;
+  expiry_alerts: ExpiryAlertsTable;
 }
 
 /** Repositories take either the database or a transaction. */

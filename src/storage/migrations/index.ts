@@ -324,5 +324,29 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '011_expiry_alerts': {
+      // One row per certificate and threshold crossed (alerts/expiry-alerts.ts): inserted once by
+      // whichever node sees it first, delivered by the node that claims it, kept as sent.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('expiry_alerts')
+          .addColumn('certificate_id', 'text', (c) => c.notNull())
+          .addColumn('expires_on', 'text', (c) => c.notNull())
+          .addColumn('threshold_days', 'integer', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_attempt_at', 'text', (c) => c.notNull())
+          .addColumn('claimed_by', 'text')
+          .addColumn('claimed_until', 'text')
+          .addColumn('last_error', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('sent_at', 'text')
+          .addPrimaryKeyConstraint('expiry_alerts_pk', ['certificate_id', 'expires_on', 'threshold_days'])
+          .execute();
+        await db.schema.createIndex('expiry_alerts_pending').on('expiry_alerts').columns(['state', 'next_attempt_at']).execute();
+      },
+    },
   };
 }
