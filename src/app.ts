@@ -24,6 +24,9 @@ import { MtlsCertificatesService } from './resources/mtls-certificates/service.j
 import { mtlsCertificateRoutes } from './resources/mtls-certificates/routes.js';
 import { HostnameAssociationsService } from './resources/hostname-associations/service.js';
 import { hostnameAssociationRoutes } from './resources/hostname-associations/routes.js';
+import { auditLogRoutes } from './resources/audit-logs/routes.js';
+import { AuditLogsService } from './resources/audit-logs/service.js';
+import { installAuditLog } from './api/audit.js';
 
 export const API_PREFIX = '/client/v4';
 export const BODY_LIMIT = 1024 * 1024;
@@ -142,7 +145,9 @@ export function buildApp(ctx: AppContext, timeouts: Timeouts = DEFAULT_TIMEOUTS)
           now: () => ctx.clock.now(),
         });
       });
+      installAuditLog(api, ctx);
       accountRoutes(api, services.accounts);
+      auditLogRoutes(api, new AuditLogsService(ctx));
       zoneRoutes(api, services.zones);
       tokenRoutes(api, services.tokens);
       customHostnameRoutes(api, services.customHostnames);

@@ -42,6 +42,8 @@ export interface Config {
   acme: AcmeConfig | undefined;
   /** Certificate expiry alerts to a webhook; undefined: none. */
   alerts: { webhook: string; intervalMs: number } | undefined;
+  /** How long audit log entries are kept. */
+  auditRetentionMs: number;
 }
 
 export interface AcmeConfig {
@@ -114,6 +116,7 @@ export const VARIABLES = [
   'EDGECERT_ACME_KEY_TYPES',
   'EDGECERT_ALERT_WEBHOOK',
   'EDGECERT_ALERT_INTERVAL',
+  'EDGECERT_AUDIT_RETENTION',
 ] as const;
 
 export const flagFor = (variable: string): string =>
@@ -246,6 +249,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     httpListen,
     acme: loadAcmeConfig(s),
     alerts: loadAlertConfig(s),
+    auditRetentionMs: parseDuration('EDGECERT_AUDIT_RETENTION', s.EDGECERT_AUDIT_RETENTION ?? '365d', { min: 3_600_000, max: 3650 * 86_400_000, text: '1h to 3650d' }),
     dataDir,
     databaseUrl,
     apiListen: parseListen('EDGECERT_API_LISTEN', s.EDGECERT_API_LISTEN ?? '127.0.0.1:8787'),

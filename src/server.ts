@@ -16,6 +16,7 @@ import { Edge } from './edge/server.js';
 import { HttpListener } from './edge/http.js';
 import { CertificateIssuer } from './acme/issuer.js';
 import { ExpiryAlerts } from './alerts/expiry-alerts.js';
+import { auditLogsRepository } from './resources/audit-logs/repository.js';
 import { TokensService } from './resources/tokens/service.js';
 
 /** How long change-feed rows are kept: an edge offline longer than this reloads everything. */
@@ -104,10 +105,14 @@ export async function startServer(
   // The change feed only has to cover edges that are briefly behind; older rows are pruned.
   let pruner: NodeJS.Timeout | undefined;
   if (serveApi) {
-    const prune = () =>
+    const prune = () => {
       void ctx.store.changes
         .prune(ctx.store.db, isoTimestamp(new Date(ctx.clock.now().getTime() - CHANGE_RETENTION_MS)))
         .catch((err) => ctx.log.warn({ err }, 'pruning the change feed failed'));
+      void ctx.store
+        .write(null, (trx) => auditLogsRepository.pruneBefore(trx, isoTimestamp(new Date(ctx.clock.now().getTime() - config.auditRetentionMs))))
+        .catch((err) => ctx.log.warn({ err }, 'pruning the audit log failed'));
+    };
     prune();
     pruner = setInterval(prune, 3_600_000);
     pruner.unref();

@@ -43,6 +43,8 @@ export interface Store {
    * both read then fail to upgrade); on PostgreSQL a normal transaction.
    */
   transaction<T>(fn: (trx: Db) => Promise<T>): Promise<T>;
+  /** Called by every `write` inside its transaction, after `fn`: the API's audit log (api/audit.ts). */
+  hooks: WriteHooks;
   migrate(): Promise<string[]>;
   /**
    * Wakes `onWake` whenever another process commits a change (PostgreSQL LISTEN/NOTIFY; a
@@ -65,6 +67,10 @@ export interface WriteTx {
   sequence(): Promise<number>;
 }
 
+export interface WriteHooks {
+  beforeCommit?: (trx: Db, changes: ChangeTarget[]) => Promise<void>;
+}
+
 export type LockableTable = 'accounts' | 'custom_hostnames' | 'zones' | 'mtls_certificates';
 
 export async function openStore(databaseUrl: string, opts: { clock?: Clock } = {}): Promise<Store> {
@@ -78,6 +84,7 @@ function writer(
   transaction: Store['transaction'],
   lockRow: (trx: Db, table: LockableTable, id: string) => Promise<boolean>,
   changes: ChangeFeed,
+  hooks: WriteHooks,
 ): Store['write'] {
   return async (change, fn) => {
     const all = change === null ? [] : Array.isArray(change) ? change : [change];
@@ -96,6 +103,7 @@ function writer(
       };
       const value = await fn(trx, { lock: (table, id) => lockRow(trx, table, id), sequence: record });
       if (all.length > 0) await record();
+      await hooks.beforeCommit?.(trx, all);
       return value;
     });
     if (all.length > 0) changes.committed();
@@ -141,13 +149,15 @@ async function openSqlite(file: string, clock: Clock): Promise<Store> {
   // BEGIN IMMEDIATE already holds the database's only write lock, so nothing else needs
   // locking; but the row may have been deleted since the caller last read it, outside the
   // transaction, and the answer must say so on both databases.
+  const hooks: WriteHooks = {};
   const lockRow = async (trx: Db, table: LockableTable, id: string) => (await rowExists[table].execute(trx, { id })).length > 0;
   return {
     db,
     dialect: 'sqlite',
     changes,
     transaction,
-    write: writer(transaction, lockRow, changes),
+    hooks,
+    write: writer(transaction, lockRow, changes, hooks),
     migrate: () => runMigrations(db, 'sqlite'),
     close: async () => {
       // Closing the last connection checkpoints the WAL and writes the WAL index, which SQLite
@@ -299,13 +309,15 @@ async function openPostgres(url: string, clock: Clock): Promise<Store> {
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const changes = new ChangeFeed(clock, 'postgres');
   const transaction: Store['transaction'] = (fn) => db.transaction().execute(fn);
+  const hooks: WriteHooks = {};
   const lockRow = async (trx: Db, table: LockableTable, id: string) => (await rowForUpdate[table].execute(trx, { id })).length > 0;
   return {
     db,
     dialect: 'postgres',
     changes,
     transaction,
-    write: writer(transaction, lockRow, changes),
+    hooks,
+    write: writer(transaction, lockRow, changes, hooks),
     listen: (onWake, onError) => {
       // A dedicated connection (LISTEN does not survive being returned to a pool).
       let client: import('pg').Client | undefined;

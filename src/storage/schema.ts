@@ -238,6 +238,28 @@ export interface ExpiryAlertsTable {
   sent_at: string | null;
 }
 
+/** An audit log entry: one write through the API (api/audit.ts). */
+export interface AuditLogsTable {
+  id: string;
+  account_id: string;
+  when: string;
+  action_type: string;
+  /** Token id, or the API key's email for a global-key caller. */
+  actor_id: string;
+  actor_email: string | null;
+  actor_ip: string;
+  actor_type: string;
+  resource_type: string;
+  resource_id: string | null;
+  zone_id: string | null;
+  zone_name: string | null;
+  /** JSON, with private keys and secrets redacted. */
+  old_value: string | null;
+  new_value: string | null;
+  /** JSON: method, route, request id. */
+  metadata: string;
+}
+
 export interface ChangesTable {
   seq: Generated<number>;
   kind: string;
@@ -265,6 +287,7 @@ export interface Database {
   acme_challenges: AcmeChallengesTable;
   acme_accounts: AcmeAccountsTable;
   expiry_alerts: ExpiryAlertsTable;
+  audit_logs: AuditLogsTable;
 }
 
 /** Repositories take either the database or a transaction. */

@@ -6,6 +6,7 @@ import type { WriteTx } from '../../storage/connect.js';
 import { customHostnamesRepository } from '../custom-hostnames/repository.js';
 import { toCustomHostname } from '../custom-hostnames/model.js';
 import { certificateRow, validateUpload } from '../custom-hostnames/pack.js';
+import { noteOldValue } from '../../api/audit.js';
 import { issuanceRepository } from '../custom-hostnames/issuance-repository.js';
 import { packCertificatesRepository } from '../custom-hostnames/pack-repository.js';
 import type { CertificatePair } from '../custom-hostnames/input.js';
@@ -53,6 +54,7 @@ export class CertificatePacksService {
     const upload = validateUpload(this.ctx, body, host.hostname);
     return this.ctx.store.write({ kind: 'certificate_pack', zoneId: a.zoneId, entityId: host.id }, async (trx, tx) => {
       const locked = await this.lockedPack(trx, tx, host, a.certificateId);
+      noteOldValue(certificateSummary(locked.certificate));
       if (locked.certificate.key_type !== upload.keyType) {
         throw Errors.keyTypeMismatch(locked.certificate.key_type.toUpperCase(), upload.keyType.toUpperCase());
       }
@@ -68,9 +70,20 @@ export class CertificatePacksService {
     const host = await this.hostnameOf(principal, a);
     return this.ctx.store.write({ kind: 'certificate_pack', zoneId: a.zoneId, entityId: host.id }, async (trx, tx) => {
       const locked = await this.lockedPack(trx, tx, host, a.certificateId);
+      noteOldValue(certificateSummary(locked.certificate));
       if (locked.certificates.length <= 1) throw Errors.lastCertificate();
       await packCertificatesRepository.delete(trx, locked.certificate.id);
       return locked.certificate.id;
     });
   }
 }
+
+/** A pack certificate as the audit log records it: its public facts. */
+const certificateSummary = (c: { id: string; key_type: string; issuer: string; serial_number: string; expires_on: string; fingerprint_sha256: string }) => ({
+  id: c.id,
+  key_type: c.key_type,
+  issuer: c.issuer,
+  serial_number: c.serial_number,
+  expires_on: c.expires_on,
+  fingerprint_sha256: c.fingerprint_sha256,
+});

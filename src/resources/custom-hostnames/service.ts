@@ -1,6 +1,7 @@
 import type { AppContext } from '../../context.js';
 import type { Principal } from '../../api/auth.js';
 import { Errors } from '../../api/errors.js';
+import { noteOldValue } from '../../api/audit.js';
 import type { PageRequest } from '../../api/pagination.js';
 import { isoTimestamp } from '../../lib/clock.js';
 import { isUniqueViolation } from '../../storage/connect.js';
@@ -138,6 +139,7 @@ export class CustomHostnamesService {
   async edit(principal: Principal, zoneId: string, id: string, body: HostnameBody) {
     await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
     const before = await this.existing(zoneId, id);
+    noteOldValue(toCustomHostname(before, []));
     const input = parseEdit(body, before.hostname);
     const settings: SslSettings = { ...(JSON.parse(before.ssl_settings) as SslSettings), ...input.ssl.settings };
     checkMergedSettings(settings);
@@ -191,6 +193,7 @@ export class CustomHostnamesService {
   async delete(principal: Principal, zoneId: string, id: string) {
     await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
     const row = await this.existing(zoneId, id);
+    noteOldValue(toCustomHostname(row, []));
     await this.ctx.store.write({ kind: 'custom_hostname', zoneId, entityId: row.id }, (trx) => customHostnamesRepository.delete(trx, row.id));
     return row.id;
   }

@@ -348,5 +348,29 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('expiry_alerts_pending').on('expiry_alerts').columns(['state', 'next_attempt_at']).execute();
       },
     },
+    '012_audit_logs': {
+      // One entry per write through the API, in the write's own transaction (api/audit.ts).
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('audit_logs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('when', 'text', (c) => c.notNull())
+          .addColumn('action_type', 'text', (c) => c.notNull())
+          .addColumn('actor_id', 'text', (c) => c.notNull())
+          .addColumn('actor_email', 'text')
+          .addColumn('actor_ip', 'text', (c) => c.notNull())
+          .addColumn('actor_type', 'text', (c) => c.notNull())
+          .addColumn('resource_type', 'text', (c) => c.notNull())
+          .addColumn('resource_id', 'text')
+          .addColumn('zone_id', 'text')
+          .addColumn('zone_name', 'text')
+          .addColumn('old_value', 'text')
+          .addColumn('new_value', 'text')
+          .addColumn('metadata', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('audit_logs_account_when').on('audit_logs').columns(['account_id', 'when']).execute();
+      },
+    },
   };
 }

@@ -1,0 +1,35 @@
+import type { AuditLogsTable, Db } from '../../storage/schema.js';
+
+export interface AuditFilter {
+  accountId: string;
+  id?: string;
+  since?: string;
+  before?: string;
+  actorEmail?: string;
+  actorIp?: string;
+  actionType?: string;
+  zoneName?: string;
+  direction: 'asc' | 'desc';
+}
+
+export const auditLogsRepository = {
+  insert: (db: Db, row: AuditLogsTable) => db.insertInto('audit_logs').values(row).execute(),
+
+  async list(db: Db, f: AuditFilter, page: { offset: number; limit: number }): Promise<{ rows: AuditLogsTable[]; total: number }> {
+    let q = db.selectFrom('audit_logs').where('account_id', '=', f.accountId);
+    if (f.id !== undefined) q = q.where('id', '=', f.id);
+    if (f.since !== undefined) q = q.where('when', '>=', f.since);
+    if (f.before !== undefined) q = q.where('when', '<', f.before);
+    if (f.actorEmail !== undefined) q = q.where('actor_email', '=', f.actorEmail);
+    if (f.actorIp !== undefined) q = q.where('actor_ip', '=', f.actorIp);
+    if (f.actionType !== undefined) q = q.where('action_type', '=', f.actionType);
+    if (f.zoneName !== undefined) q = q.where('zone_name', '=', f.zoneName);
+    const total = Number((await q.select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirst())?.n ?? 0);
+    const rows = await q.selectAll().orderBy('when', f.direction).orderBy('id', f.direction).offset(page.offset).limit(page.limit).execute();
+    return { rows, total };
+  },
+
+  zoneName: async (db: Db, zoneId: string) => (await db.selectFrom('zones').select('name').where('id', '=', zoneId).executeTakeFirst())?.name ?? null,
+
+  pruneBefore: (db: Db, when: string) => db.deleteFrom('audit_logs').where('when', '<', when).execute(),
+};
