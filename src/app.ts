@@ -26,7 +26,8 @@ import { HostnameAssociationsService } from './resources/hostname-associations/s
 import { hostnameAssociationRoutes } from './resources/hostname-associations/routes.js';
 import { auditLogRoutes } from './resources/audit-logs/routes.js';
 import { AuditLogsService } from './resources/audit-logs/service.js';
-import { installAuditLog } from './api/audit.js';
+import { openAuditScopes } from './api/audit.js';
+import { recordApiWrites } from './resources/audit-logs/recorder.js';
 
 export const API_PREFIX = '/client/v4';
 export const BODY_LIMIT = 1024 * 1024;
@@ -145,7 +146,8 @@ export function buildApp(ctx: AppContext, timeouts: Timeouts = DEFAULT_TIMEOUTS)
           now: () => ctx.clock.now(),
         });
       });
-      installAuditLog(api, ctx);
+      openAuditScopes(api);
+      recordApiWrites(ctx);
       accountRoutes(api, services.accounts);
       auditLogRoutes(api, new AuditLogsService(ctx));
       zoneRoutes(api, services.zones);

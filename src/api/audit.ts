@@ -1,13 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../context.js';
-import { isoTimestamp } from '../lib/clock.js';
-import { auditLogsRepository } from '../resources/audit-logs/repository.js';
 import type { Principal } from './auth.js';
 
 /** The API write a transaction belongs to, from the request that made it. */
-interface AuditScope {
+export interface AuditScope {
   principal: Principal;
   ip: string;
   method: string;
@@ -28,7 +25,7 @@ export function noteOldValue(value: unknown): void {
   if (current && current.old === undefined) current.old = value;
 }
 
-const ACTIONS: Record<string, string> = { POST: 'add', PUT: 'change', PATCH: 'change', DELETE: 'delete' };
+export const ACTIONS: Record<string, string> = { POST: 'add', PUT: 'change', PATCH: 'change', DELETE: 'delete' };
 /** Field names whose values are secrets, wherever they appear. `key_type` and friends are not matched. */
 const SECRET_FIELD = /^(custom_key|private_key|key|secret|token|api_key|value|password)$/i;
 
@@ -52,7 +49,7 @@ export function redact(value: unknown, depth = 0): unknown {
 }
 
 /** `/client/v4/zones/:zone_id/custom_hostnames/:custom_hostname_id` → custom_hostname, and its id. */
-function resourceOf(route: string, params: Record<string, string>, createdId: string | undefined): { type: string; id: string | null } {
+export function resourceOf(route: string, params: Record<string, string>, createdId: string | undefined): { type: string; id: string | null } {
   const segments = route.split('/').filter((s) => s !== '' && s !== 'client' && s !== 'v4');
   const lastStatic = [...segments].reverse().find((s) => !s.startsWith(':')) ?? 'unknown';
   const last = segments[segments.length - 1] ?? '';
@@ -60,12 +57,11 @@ function resourceOf(route: string, params: Record<string, string>, createdId: st
   return { type: lastStatic.replace(/s$/, ''), id };
 }
 
-/**
- * The audit log (Cloudflare's GET /accounts/{id}/audit_logs): every write made through the API
- * is recorded by the store's write hook, inside the write's own transaction, so an entry exists
- * exactly when the change committed. Reads are not recorded.
- */
-export function installAuditLog(api: FastifyInstance, ctx: Pick<AppContext, 'store' | 'clock' | 'ids' | 'bootstrap'>): void {
+/** The API write the running code belongs to, if any (resources/audit-logs/recorder.ts records it). */
+export const currentAuditScope = (): AuditScope | undefined => scope.getStore();
+
+/** Opens an audit scope around each write request (after authentication), for its transaction to find. */
+export function openAuditScopes(api: FastifyInstance): void {
   api.addHook('preHandler', (req, _reply, done) => {
     if (!(req.method in ACTIONS) || !req.principal) return done();
     scope.run(
@@ -82,30 +78,4 @@ export function installAuditLog(api: FastifyInstance, ctx: Pick<AppContext, 'sto
       done,
     );
   });
-  ctx.store.hooks.beforeCommit = async (trx, changes) => {
-    const s = scope.getStore();
-    // One entry per request: its first write (a request's further writes belong to the same action).
-    if (!s || s.recorded) return;
-    s.recorded = true;
-    const resource = resourceOf(s.route, s.params, changes[0]?.entityId);
-    const zoneId = s.params.zone_id ?? changes[0]?.zoneId ?? null;
-    const p = s.principal;
-    await auditLogsRepository.insert(trx, {
-      id: randomUUID().replace(/-/g, ''),
-      account_id: p.accountId,
-      when: isoTimestamp(ctx.clock.now()),
-      action_type: ACTIONS[s.method]!,
-      actor_id: p.tokenId ?? (p.kind === 'api_key' ? `api_key:${ctx.bootstrap.email}` : p.kind),
-      actor_email: p.kind === 'api_key' ? (ctx.bootstrap.email ?? null) : null,
-      actor_ip: s.ip,
-      actor_type: 'user',
-      resource_type: resource.type,
-      resource_id: resource.id,
-      zone_id: zoneId,
-      zone_name: zoneId ? await auditLogsRepository.zoneName(trx, zoneId) : null,
-      old_value: s.old === undefined ? null : JSON.stringify(redact(s.old)),
-      new_value: s.method === 'DELETE' || s.body === undefined ? null : JSON.stringify(redact(s.body)),
-      metadata: JSON.stringify({ method: s.method, route: s.route, request_id: s.requestId }),
-    });
-  };
 }
