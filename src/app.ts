@@ -60,7 +60,7 @@ export interface BuiltApp {
  * The HTTP app, hooks in order: request id → auth (onRequest) → routes (schema-validated) →
  * one error renderer. Every response, errors and unknown routes included, is a v4 envelope.
  */
-export function buildApp(ctx: AppContext, timeouts: Timeouts = DEFAULT_TIMEOUTS): BuiltApp {
+export function buildApp(ctx: AppContext, timeouts: Timeouts = DEFAULT_TIMEOUTS, opts: { auditLog?: boolean } = {}): BuiltApp {
   const app: FastifyInstance = Fastify({
     // Socket inactivity, and the wait for the next request on a kept-alive connection.
     connectionTimeout: timeouts.idleMs,
@@ -146,8 +146,10 @@ export function buildApp(ctx: AppContext, timeouts: Timeouts = DEFAULT_TIMEOUTS)
           now: () => ctx.clock.now(),
         });
       });
-      openAuditScopes(api);
-      recordApiWrites(ctx);
+      if (opts.auditLog ?? true) {
+        openAuditScopes(api);
+        recordApiWrites(ctx);
+      }
       accountRoutes(api, services.accounts);
       auditLogRoutes(api, new AuditLogsService(ctx));
       zoneRoutes(api, services.zones);

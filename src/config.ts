@@ -42,6 +42,8 @@ export interface Config {
   acme: AcmeConfig | undefined;
   /** Certificate expiry alerts to a webhook; undefined: none. */
   alerts: { webhook: string; intervalMs: number } | undefined;
+  /** Record an audit log entry per API write (EDGECERT_AUDIT_LOG, on by default). */
+  auditLog: boolean;
   /** How long audit log entries are kept. */
   auditRetentionMs: number;
 }
@@ -116,6 +118,7 @@ export const VARIABLES = [
   'EDGECERT_ACME_KEY_TYPES',
   'EDGECERT_ALERT_WEBHOOK',
   'EDGECERT_ALERT_INTERVAL',
+  'EDGECERT_AUDIT_LOG',
   'EDGECERT_AUDIT_RETENTION',
 ] as const;
 
@@ -249,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     httpListen,
     acme: loadAcmeConfig(s),
     alerts: loadAlertConfig(s),
+    auditLog: onOff('EDGECERT_AUDIT_LOG', s.EDGECERT_AUDIT_LOG, true),
     auditRetentionMs: parseDuration('EDGECERT_AUDIT_RETENTION', s.EDGECERT_AUDIT_RETENTION ?? '365d', { min: 3_600_000, max: 3650 * 86_400_000, text: '1h to 3650d' }),
     dataDir,
     databaseUrl,
@@ -334,4 +338,10 @@ function loadAlertConfig(s: Record<string, string | undefined>): Config['alerts'
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('EDGECERT_ALERT_WEBHOOK', `expected an http:// or https:// URL, got "${s.EDGECERT_ALERT_WEBHOOK}"`);
   return { webhook: url.toString(), intervalMs };
+}
+
+function onOff(variable: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (value !== 'on' && value !== 'off') throw new ConfigError(variable, `must be on or off, got "${value}"`);
+  return value === 'on';
 }

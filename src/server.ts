@@ -96,7 +96,7 @@ export async function startServer(
   let apiUrl: string | undefined;
   if (serveApi) {
     registerStoreMetrics(ctx);
-    app = buildApp(ctx, config.timeouts).app;
+    app = buildApp(ctx, config.timeouts, { auditLog: config.auditLog }).app;
     await app.listen({ host: config.apiListen.host, port: config.apiListen.port });
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -14,6 +14,8 @@ export interface Principal {
   /** null: every zone of the account. */
   zoneIds: string[] | null;
   permissions: ReadonlySet<Permission>;
+  /** Set for a write request: what its audit log entry records (api/audit.ts). */
+  audit?: unknown;
 }
 
 export interface StoredToken {

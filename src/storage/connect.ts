@@ -36,7 +36,7 @@ export interface Store {
    * nodes goes out with the commit. `fn` locks the rows whose invariants it re-checks with
    * `tx.lock`, the same call on both databases.
    */
-  write<T>(change: ChangeTarget | ChangeTarget[] | null, fn: (trx: Db, tx: WriteTx) => Promise<T>): Promise<T>;
+  write<T>(change: ChangeTarget | ChangeTarget[] | null, fn: (trx: Db, tx: WriteTx) => Promise<T>, opts?: WriteOptions): Promise<T>;
   /**
    * A bare transaction, without the change feed: for storage code, bulk seeding and tests.
    * On SQLite it is `BEGIN IMMEDIATE` (takes the write lock up front, so two processes cannot
@@ -68,7 +68,12 @@ export interface WriteTx {
 }
 
 export interface WriteHooks {
-  beforeCommit?: (trx: Db, changes: ChangeTarget[]) => Promise<void>;
+  beforeCommit?: (trx: Db, changes: ChangeTarget[], opts: WriteOptions) => Promise<void>;
+}
+
+export interface WriteOptions {
+  /** The API request the write is made for (resources/audit-logs/recorder.ts records it); opaque here. */
+  audit?: unknown;
 }
 
 export type LockableTable = 'accounts' | 'custom_hostnames' | 'zones' | 'mtls_certificates';
@@ -86,7 +91,7 @@ function writer(
   changes: ChangeFeed,
   hooks: WriteHooks,
 ): Store['write'] {
-  return async (change, fn) => {
+  return async (change, fn, opts = {}) => {
     const all = change === null ? [] : Array.isArray(change) ? change : [change];
     const result = await transaction(async (trx) => {
       let seq: Promise<number> | undefined;
@@ -103,7 +108,7 @@ function writer(
       };
       const value = await fn(trx, { lock: (table, id) => lockRow(trx, table, id), sequence: record });
       if (all.length > 0) await record();
-      await hooks.beforeCommit?.(trx, all);
+      await hooks.beforeCommit?.(trx, all, opts);
       return value;
     });
     if (all.length > 0) changes.committed();

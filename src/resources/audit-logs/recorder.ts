@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AppContext } from '../../context.js';
 import { isoTimestamp } from '../../lib/clock.js';
-import { ACTIONS, currentAuditScope, redact, resourceOf } from '../../api/audit.js';
+import { ACTIONS, redact, resourceOf, type AuditScope } from '../../api/audit.js';
 import { auditLogsRepository } from './repository.js';
 
 /**
@@ -11,8 +11,8 @@ import { auditLogsRepository } from './repository.js';
  * (ACME issuance, alerts, the CLI).
  */
 export function recordApiWrites(ctx: Pick<AppContext, 'store' | 'clock' | 'bootstrap'>): void {
-  ctx.store.hooks.beforeCommit = async (trx, changes) => {
-    const s = currentAuditScope();
+  ctx.store.hooks.beforeCommit = async (trx, changes, opts) => {
+    const s = opts.audit as AuditScope | undefined;
     // One entry per request: its first write (a request's further writes belong to the same action).
     if (!s || s.recorded) return;
     s.recorded = true;

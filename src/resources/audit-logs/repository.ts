@@ -1,4 +1,11 @@
 import type { AuditLogsTable, Db } from '../../storage/schema.js';
+import { prepared } from '../../storage/prepared.js';
+
+// Every API write runs these two: compiled once (storage/prepared.ts), not built per call.
+const insertEntry = prepared((db, p: AuditLogsTable) =>
+  db.insertInto('audit_logs').values({ id: p.id, account_id: p.account_id, when: p.when, action_type: p.action_type, actor_id: p.actor_id, actor_email: p.actor_email, actor_ip: p.actor_ip, actor_type: p.actor_type, resource_type: p.resource_type, resource_id: p.resource_id, zone_id: p.zone_id, zone_name: p.zone_name, old_value: p.old_value, new_value: p.new_value, metadata: p.metadata }),
+);
+const zoneNameOf = prepared((db, p: { id: string }) => db.selectFrom('zones').select('name').where('id', '=', p.id));
 
 export interface AuditFilter {
   accountId: string;
@@ -13,7 +20,7 @@ export interface AuditFilter {
 }
 
 export const auditLogsRepository = {
-  insert: (db: Db, row: AuditLogsTable) => db.insertInto('audit_logs').values(row).execute(),
+  insert: (db: Db, row: AuditLogsTable) => insertEntry.run(db, row),
 
   async list(db: Db, f: AuditFilter, page: { offset: number; limit: number }): Promise<{ rows: AuditLogsTable[]; total: number }> {
     let q = db.selectFrom('audit_logs').where('account_id', '=', f.accountId);
@@ -29,7 +36,7 @@ export const auditLogsRepository = {
     return { rows, total };
   },
 
-  zoneName: async (db: Db, zoneId: string) => (await db.selectFrom('zones').select('name').where('id', '=', zoneId).executeTakeFirst())?.name ?? null,
+  zoneName: async (db: Db, zoneId: string) => (await zoneNameOf.execute(db, { id: zoneId }))[0]?.name ?? null,
 
   pruneBefore: (db: Db, when: string) => db.deleteFrom('audit_logs').where('when', '<', when).execute(),
 };

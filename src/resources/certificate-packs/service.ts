@@ -6,7 +6,7 @@ import type { WriteTx } from '../../storage/connect.js';
 import { customHostnamesRepository } from '../custom-hostnames/repository.js';
 import { toCustomHostname } from '../custom-hostnames/model.js';
 import { certificateRow, validateUpload } from '../custom-hostnames/pack.js';
-import { noteOldValue } from '../../api/audit.js';
+import { auditOf, noteOldValue } from '../../api/audit.js';
 import { issuanceRepository } from '../custom-hostnames/issuance-repository.js';
 import { packCertificatesRepository } from '../custom-hostnames/pack-repository.js';
 import type { CertificatePair } from '../custom-hostnames/input.js';
@@ -54,7 +54,7 @@ export class CertificatePacksService {
     const upload = validateUpload(this.ctx, body, host.hostname);
     return this.ctx.store.write({ kind: 'certificate_pack', zoneId: a.zoneId, entityId: host.id }, async (trx, tx) => {
       const locked = await this.lockedPack(trx, tx, host, a.certificateId);
-      noteOldValue(certificateSummary(locked.certificate));
+      noteOldValue(principal, certificateSummary(locked.certificate));
       if (locked.certificate.key_type !== upload.keyType) {
         throw Errors.keyTypeMismatch(locked.certificate.key_type.toUpperCase(), upload.keyType.toUpperCase());
       }
@@ -63,18 +63,18 @@ export class CertificatePacksService {
       // An uploaded certificate in a pack edgecert issued: the pack is the customer's from now on (no renewals).
       await issuanceRepository.disarm(trx, host.id);
       return toCustomHostname(host, locked.certificates.map((c) => (c.id === row.id ? row : c)));
-    });
+    }, auditOf(principal));
   }
 
   async delete(principal: Principal, a: PackAddress) {
     const host = await this.hostnameOf(principal, a);
     return this.ctx.store.write({ kind: 'certificate_pack', zoneId: a.zoneId, entityId: host.id }, async (trx, tx) => {
       const locked = await this.lockedPack(trx, tx, host, a.certificateId);
-      noteOldValue(certificateSummary(locked.certificate));
+      noteOldValue(principal, certificateSummary(locked.certificate));
       if (locked.certificates.length <= 1) throw Errors.lastCertificate();
       await packCertificatesRepository.delete(trx, locked.certificate.id);
       return locked.certificate.id;
-    });
+    }, auditOf(principal));
   }
 }
 

@@ -1,7 +1,7 @@
 import type { AppContext } from '../../context.js';
 import type { Principal } from '../../api/auth.js';
 import { Errors } from '../../api/errors.js';
-import { noteOldValue } from '../../api/audit.js';
+import { auditOf, noteOldValue } from '../../api/audit.js';
 import type { PageRequest } from '../../api/pagination.js';
 import { isoTimestamp } from '../../lib/clock.js';
 import { isUniqueViolation } from '../../storage/connect.js';
@@ -115,7 +115,7 @@ export class CustomHostnamesService {
       await this.ctx.store.write({ kind: 'custom_hostname', zoneId, entityId: prepared.row.id }, async (trx) => {
         if (await customHostnamesRepository.getByHostname(trx, prepared.row.hostname)) throw Errors.duplicateHostname();
         await insertPrepared(this.ctx, trx, [prepared]);
-      });
+      }, auditOf(principal));
     } catch (err) {
       if (isUniqueViolation(err)) throw Errors.duplicateHostname();
       throw err;
@@ -139,7 +139,7 @@ export class CustomHostnamesService {
   async edit(principal: Principal, zoneId: string, id: string, body: HostnameBody) {
     await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
     const before = await this.existing(zoneId, id);
-    noteOldValue(toCustomHostname(before, []));
+    noteOldValue(principal, toCustomHostname(before, []));
     const input = parseEdit(body, before.hostname);
     const settings: SslSettings = { ...(JSON.parse(before.ssl_settings) as SslSettings), ...input.ssl.settings };
     checkMergedSettings(settings);
@@ -172,7 +172,7 @@ export class CustomHostnamesService {
       const row = (await customHostnamesRepository.get(trx, zoneId, before.id))!;
       if (uploads.length > 0) await putIntoPack(this.ctx, trx, row, uploads);
       return row;
-    });
+    }, auditOf(principal));
     return this.present(after);
   }
 
@@ -193,8 +193,8 @@ export class CustomHostnamesService {
   async delete(principal: Principal, zoneId: string, id: string) {
     await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
     const row = await this.existing(zoneId, id);
-    noteOldValue(toCustomHostname(row, []));
-    await this.ctx.store.write({ kind: 'custom_hostname', zoneId, entityId: row.id }, (trx) => customHostnamesRepository.delete(trx, row.id));
+    noteOldValue(principal, toCustomHostname(row, []));
+    await this.ctx.store.write({ kind: 'custom_hostname', zoneId, entityId: row.id }, (trx) => customHostnamesRepository.delete(trx, row.id), auditOf(principal));
     return row.id;
   }
 
@@ -215,7 +215,7 @@ export class CustomHostnamesService {
       const next = { zone_id: zoneId, origin: normaliseHostname(origin), status: 'active', created_at: before?.created_at ?? now, updated_at: now };
       await fallbackOriginsRepository.upsert(trx, next);
       return next;
-    });
+    }, auditOf(principal));
     return this.fallbackView(row);
   }
 
@@ -233,7 +233,7 @@ export class CustomHostnamesService {
       if (!before) throw Errors.fallbackOriginNotFound();
       await fallbackOriginsRepository.delete(trx, zoneId);
       return before;
-    });
+    }, auditOf(principal));
     return this.fallbackView(row);
   }
 

@@ -1,4 +1,5 @@
 import type { AppContext } from '../../context.js';
+import { auditOf } from '../../api/audit.js';
 import type { Principal } from '../../api/auth.js';
 import { Errors } from '../../api/errors.js';
 import { isoTimestamp } from '../../lib/clock.js';
@@ -107,7 +108,7 @@ export class HostnameAssociationsService {
         association_seq: Number(before.get(hostname)?.association_seq ?? seq),
       }));
       await associationsRepository.replace(trx, zone.id, caId, rows);
-    });
+    }, auditOf(principal));
     return { hostnames };
   }
 

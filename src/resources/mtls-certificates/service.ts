@@ -1,4 +1,5 @@
 import type { AppContext } from '../../context.js';
+import { auditOf } from '../../api/audit.js';
 import { authorize, type Principal } from '../../api/auth.js';
 import { Errors } from '../../api/errors.js';
 import { isoTimestamp } from '../../lib/clock.js';
@@ -61,7 +62,7 @@ export class MtlsCertificatesService {
           row.ca_slot = free;
         }
         await mtlsCertificatesRepository.insert(trx, row);
-      });
+      }, auditOf(principal));
     } catch (err) {
       // Two nodes taking the last free slot at once: the unique (account, slot) refuses one.
       if (isUniqueViolation(err)) throw Errors.caQuota();
@@ -98,7 +99,7 @@ export class MtlsCertificatesService {
       const inUse = await mtlsCertificatesRepository.associationCount(trx, row.id);
       if (inUse > 0) throw Errors.mtlsInUse(inUse);
       await mtlsCertificatesRepository.delete(trx, row.id);
-    });
+    }, auditOf(principal));
     return toMtlsCertificate(row);
   }
 }

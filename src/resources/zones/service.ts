@@ -1,4 +1,5 @@
 import type { AppContext } from '../../context.js';
+import { auditOf } from '../../api/audit.js';
 import { authorize, authorizeZone, hasPermission, mayTouchZone, type Permission, type Principal } from '../../api/auth.js';
 import { Errors } from '../../api/errors.js';
 import { type PageRequest } from '../../api/pagination.js';
@@ -61,7 +62,7 @@ export class ZonesService {
         if (!(await accountsRepository.get(trx, accountId))) throw Errors.accountNotFound();
         if (await zonesRepository.getByName(trx, name)) throw Errors.zoneExists(name);
         await zonesRepository.insert(trx, row);
-      });
+      }, auditOf(principal));
     } catch (err) {
       if (isUniqueViolation(err)) throw Errors.zoneExists(name);
       throw err;
@@ -94,13 +95,13 @@ export class ZonesService {
     const patch: Partial<ZonesTable> = { modified_on: isoTimestamp(this.ctx.clock.now()) };
     if (body.paused !== undefined) patch.paused = body.paused ? 1 : 0;
     if (body.type !== undefined) patch.type = body.type;
-    await this.ctx.store.write({ kind: 'zone', zoneId, entityId: zoneId }, (trx) => zonesRepository.update(trx, zoneId, patch));
+    await this.ctx.store.write({ kind: 'zone', zoneId, entityId: zoneId }, (trx) => zonesRepository.update(trx, zoneId, patch), auditOf(principal));
     return this.get(principal, zoneId);
   }
 
   async delete(principal: Principal, zoneId: string) {
     await this.zoneFor(principal, zoneId, 'zone:edit');
-    await this.ctx.store.write({ kind: 'zone', zoneId, entityId: zoneId }, (trx) => zonesRepository.delete(trx, zoneId));
+    await this.ctx.store.write({ kind: 'zone', zoneId, entityId: zoneId }, (trx) => zonesRepository.delete(trx, zoneId), auditOf(principal));
     return { id: zoneId };
   }
 }
