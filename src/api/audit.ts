@@ -17,6 +17,8 @@ export interface AuditScope {
   requestId: string;
   /** The resource before the write, as its service saw it (`noteOldValue`). */
   old?: unknown;
+  /** The zone's name, once the service has read the zone (`noteZone`): no query in the write. */
+  zoneName?: string;
   recorded: boolean;
 }
 
@@ -24,6 +26,12 @@ export interface AuditScope {
 export function noteOldValue(principal: Principal, value: unknown): void {
   const scope = principal.audit as AuditScope | undefined;
   if (scope && scope.old === undefined) scope.old = value;
+}
+
+/** The zone a write request addresses, as the service found it. */
+export function noteZone(principal: Principal, name: string): void {
+  const scope = principal.audit as AuditScope | undefined;
+  if (scope) scope.zoneName = name;
 }
 
 /** The options of a service's `store.write` for a request: the audit log entry goes with it. */

@@ -240,7 +240,8 @@ export interface ExpiryAlertsTable {
 
 /** An audit log entry: one write through the API (api/audit.ts). */
 export interface AuditLogsTable {
-  id: string;
+  /** The entry's id is this number as 32 hex digits (model.ts). */
+  seq: Generated<number>;
   account_id: string;
   when: string;
   action_type: string;

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import type { Selectable } from 'kysely';
 import type { AuditLogsTable } from '../../storage/schema.js';
 
 /** The SDK's AuditLog (Shared.AuditLog). */
@@ -17,9 +18,13 @@ export const AuditLog = Type.Object({
   when: Type.String(),
 });
 
-export function toAuditLog(row: AuditLogsTable): Static<typeof AuditLog> {
+/** An entry's id: its sequence number as 32 hex digits (the shape of Cloudflare's ids). */
+export const idOf = (seq: number | string | bigint) => BigInt(seq).toString(16).padStart(32, '0');
+export const seqOf = (id: string): number | undefined => (/^[0-9a-f]{1,32}$/i.test(id) ? Number(BigInt(`0x${id}`)) : undefined);
+
+export function toAuditLog(row: Selectable<AuditLogsTable>): Static<typeof AuditLog> {
   return {
-    id: row.id,
+    id: idOf(row.seq),
     action: { type: row.action_type, result: true },
     actor: { id: row.actor_id, ...(row.actor_email ? { email: row.actor_email } : {}), ip: row.actor_ip, type: row.actor_type },
     interface: 'API',

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { AppContext } from '../../context.js';
 import { isoTimestamp } from '../../lib/clock.js';
 import { ACTIONS, redact, resourceOf, type AuditScope } from '../../api/audit.js';
@@ -20,7 +19,6 @@ export function recordApiWrites(ctx: Pick<AppContext, 'store' | 'clock' | 'boots
     const zoneId = s.params.zone_id ?? changes[0]?.zoneId ?? null;
     const p = s.principal;
     await auditLogsRepository.insert(trx, {
-      id: randomUUID().replace(/-/g, ''),
       account_id: p.accountId,
       when: isoTimestamp(ctx.clock.now()),
       action_type: ACTIONS[s.method]!,
@@ -31,7 +29,7 @@ export function recordApiWrites(ctx: Pick<AppContext, 'store' | 'clock' | 'boots
       resource_type: resource.type,
       resource_id: resource.id,
       zone_id: zoneId,
-      zone_name: zoneId ? await auditLogsRepository.zoneName(trx, zoneId) : null,
+      zone_name: zoneId ? (s.zoneName ?? (await auditLogsRepository.zoneName(trx, zoneId))) : null,
       old_value: s.old === undefined ? null : JSON.stringify(redact(s.old)),
       new_value: s.method === 'DELETE' || s.body === undefined ? null : JSON.stringify(redact(s.body)),
       metadata: JSON.stringify({ method: s.method, route: s.route, request_id: s.requestId }),

@@ -6,7 +6,7 @@ import { pageRequest, resultInfo } from '../../api/pagination.js';
 import { Envelope } from '../../api/responses.js';
 import { Errors } from '../../api/errors.js';
 import { Direction, TagParam, PageQuery } from '../../api/validate.js';
-import { AuditLog } from './model.js';
+import { AuditLog, seqOf } from './model.js';
 import { isoTimestamp } from '../../lib/clock.js';
 import type { AuditLogsService } from './service.js';
 
@@ -52,7 +52,8 @@ export function auditLogRoutes(app: FastifyInstance, service: AuditLogsService):
         req.principal,
         {
           accountId: req.params.account_id,
-          id: q.id,
+          // An id that is not one of ours matches nothing.
+          seq: q.id === undefined ? undefined : (seqOf(q.id) ?? -1),
           since: timeFilter('since', q.since),
           before: timeFilter('before', q.before),
           actorEmail: q['actor.email']?.toLowerCase(),

@@ -1,5 +1,5 @@
 import type { AppContext } from '../../context.js';
-import { auditOf } from '../../api/audit.js';
+import { auditOf, noteZone } from '../../api/audit.js';
 import { authorize, authorizeZone, hasPermission, mayTouchZone, type Permission, type Principal } from '../../api/auth.js';
 import { Errors } from '../../api/errors.js';
 import { type PageRequest } from '../../api/pagination.js';
@@ -25,6 +25,7 @@ export class ZonesService {
     const zone = await zonesRepository.get(this.ctx.store.db, zoneId);
     if (!zone) throw Errors.zoneNotFound();
     authorizeZone(principal, permission, { zoneId, accountId: zone.account_id });
+    noteZone(principal, zone.name);
     return zone;
   }
 

@@ -351,9 +351,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '012_audit_logs': {
       // One entry per write through the API, in the write's own transaction (api/audit.ts).
       async up(db: Kysely<any>) {
+        // Appended in sequence order and read newest first: the sequence is the table's own key
+        // (SQLite's rowid), and nothing else is indexed, so an entry costs its write one page.
         await db.schema
           .createTable('audit_logs')
-          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('seq', sql.raw(serial) as any, (c) => c.primaryKey())
           .addColumn('account_id', 'text', (c) => c.notNull())
           .addColumn('when', 'text', (c) => c.notNull())
           .addColumn('action_type', 'text', (c) => c.notNull())
@@ -369,7 +371,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('new_value', 'text')
           .addColumn('metadata', 'text', (c) => c.notNull())
           .execute();
-        await db.schema.createIndex('audit_logs_account_when').on('audit_logs').columns(['account_id', 'when']).execute();
       },
     },
   };
