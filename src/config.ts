@@ -18,6 +18,8 @@ export interface Config {
   originScheme: 'http' | 'https';
   originPort: number;
   logLevel: string;
+  /** JSON lines (pino), or readable lines for a person at a terminal. */
+  logFormat: 'json' | 'pretty';
   role: 'api' | 'edge' | 'all';
   /** Hostnames whose TLS configuration the edge keeps built (LRU). */
   tlsCacheSize: number;
@@ -95,6 +97,7 @@ export const VARIABLES = [
   'EDGECERT_ORIGIN_SCHEME',
   'EDGECERT_ORIGIN_PORT',
   'EDGECERT_LOG_LEVEL',
+  'EDGECERT_LOG_FORMAT',
   'EDGECERT_ROLE',
   'EDGECERT_TLS_CACHE_SIZE',
   'EDGECERT_HEADERS_TIMEOUT',
@@ -207,6 +210,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError('EDGECERT_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
   }
+  // auto: readable when a person watches (stdout is a terminal), JSON lines for the journal or a file.
+  const logFormat = s.EDGECERT_LOG_FORMAT ?? 'auto';
+  if (logFormat !== 'auto' && logFormat !== 'json' && logFormat !== 'pretty') {
+    throw new ConfigError('EDGECERT_LOG_FORMAT', `must be auto, json or pretty, got "${logFormat}"`);
+  }
   const role = s.EDGECERT_ROLE ?? 'all';
   if (role !== 'api' && role !== 'edge' && role !== 'all') {
     throw new ConfigError('EDGECERT_ROLE', `must be api, edge or all, got "${role}"`);
@@ -276,6 +284,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     originScheme: scheme,
     originPort,
     logLevel,
+    logFormat: logFormat === 'auto' ? (process.stdout.isTTY ? 'pretty' : 'json') : logFormat,
     role,
   };
 }

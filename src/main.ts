@@ -52,15 +52,14 @@ async function serve(argv: string[]): Promise<void> {
   // More: the edge in that many processes, the API (if any) in this one.
   const running = await startServer(workers > 1 ? { ...config, role: config.role === 'edge' ? 'none' : 'api' } : config, { serveHttp: config.role !== 'api' });
   const log = running.ctx.log;
+  const say = announcer(config.logFormat, log);
   if (running.firstToken) {
-    // Printed once, to the terminal only, never to the log.
-    process.stdout.write(
-      `edgecert: created the "default" account (${running.ctx.defaultAccountId}).\n` +
-        `edgecert: API token (shown once, keep it): ${running.firstToken}\n`,
-    );
+    // Printed once, on the first start of an empty database; never again.
+    say(`created the "default" account (${running.ctx.defaultAccountId})`, { account_id: running.ctx.defaultAccountId });
+    say(`API token (shown once, keep it): ${running.firstToken}`, { first_start: true });
   }
-  if (running.apiUrl) process.stdout.write(`edgecert: API listening on ${running.apiUrl}/client/v4\n`);
-  if (running.httpAddress) process.stdout.write(`edgecert: HTTP listening on ${running.httpAddress} (ACME challenges, redirects to HTTPS)\n`);
+  if (running.apiUrl) say(`API listening on ${running.apiUrl}/client/v4`);
+  if (running.httpAddress) say(`HTTP listening on ${running.httpAddress} (ACME challenges, redirects to HTTPS)`);
   const pool = workers > 1 ? new EdgeWorkers(workers, log, config.edgeWorkerStartupMs) : undefined;
   // Signals first: a SIGTERM while the workers start still drains whatever has started.
   const stopping = onSignals(async () => {
@@ -76,16 +75,28 @@ async function serve(argv: string[]): Promise<void> {
     running.ctx.store.changes.on('changed', () => pool.broadcast({ type: 'changed' }));
     // GET /metrics (on this process's API) covers the workers' edges too.
     running.ctx.metrics.workerMetrics = () => pool.metrics() as never;
-    printEdge(first.loaded, first.address);
-    process.stdout.write(`edgecert: ${workers} edge workers (pids ${pool.pids.join(', ')})\n`);
+    printEdge(say, first.loaded, first.address);
+    say(`${workers} edge workers (pids ${pool.pids.join(', ')})`);
   } else if (running.edge) {
-    printEdge(running.edge.sync.loaded, running.edgeAddress!);
+    printEdge(say, running.edge.sync.loaded, running.edgeAddress!);
   }
 }
 
-function printEdge(l: { hostnames: number; ms: number; heapMiB: number }, address: string): void {
-  process.stdout.write(`edgecert: edge indexed ${l.hostnames} hostnames in ${l.ms} ms (heap +${l.heapMiB.toFixed(1)} MiB)\n`);
-  process.stdout.write(`edgecert: edge listening on ${address} (TLS)\n`);
+/**
+ * The lines `serve` prints when it starts (addresses, the first token): "edgecert: …" lines for a
+ * person at a terminal; in JSON mode (a service's journal) records like every other line, with
+ * the same words in `msg`, so nothing on stdout is anything but JSON.
+ */
+function announcer(format: 'json' | 'pretty', log: Logger) {
+  return (text: string, fields: Record<string, unknown> = {}) => {
+    if (format === 'pretty') process.stdout.write(`edgecert: ${text}\n`);
+    else log.info(fields, text);
+  };
+}
+
+function printEdge(say: ReturnType<typeof announcer>, l: { hostnames: number; ms: number; heapMiB: number }, address: string): void {
+  say(`edge indexed ${l.hostnames} hostnames in ${l.ms} ms (heap +${l.heapMiB.toFixed(1)} MiB)`);
+  say(`edge listening on ${address} (TLS)`, { address });
 }
 
 /** Runs `close`, then exits 0 (1 if closing failed), logs written out first. */

@@ -41,8 +41,8 @@ export interface Running {
 }
 
 /** Opens storage (migrating it), builds the context, and the API. Shared by `serve`, the CLI and tests. */
-export async function openContext(config: Pick<Config, 'logLevel' | 'databaseUrl' | 'masterKey' | 'previousMasterKeys' | 'dataDir' | 'trustCaFile' | 'bootstrapToken' | 'bootstrapEmail' | 'bootstrapApiKey'>, opts: { clock?: Clock; log?: NodeJS.WritableStream } = {}) {
-  const log = createLogger(config.logLevel, opts.log);
+export async function openContext(config: Pick<Config, 'logLevel' | 'logFormat' | 'databaseUrl' | 'masterKey' | 'previousMasterKeys' | 'dataDir' | 'trustCaFile' | 'bootstrapToken' | 'bootstrapEmail' | 'bootstrapApiKey'>, opts: { clock?: Clock; log?: NodeJS.WritableStream } = {}) {
+  const log = createLogger(config.logLevel, opts.log, config.logFormat);
   const clock = opts.clock ?? systemClock;
   const store = await openStore(config.databaseUrl, { clock });
   await store.migrate();

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { prettyFactory } from 'pino-pretty';
 import { LogDestination } from './log-destination.js';
 
 export type { Logger };
@@ -7,7 +8,8 @@ export type { Logger };
  * pino JSON logger. Secrets never reach it: request logging only records method, url and
  * status (see app.ts), and these paths are redacted in case an object carrying them is logged.
  */
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+export function createLogger(level: string, destination?: NodeJS.WritableStream, format: 'json' | 'pretty' = 'json'): Logger {
+  const out = (destination ?? stdoutDestination()) as pino.DestinationStream;
   return pino(
     {
       level,
@@ -27,8 +29,14 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
         censor: '[redacted]',
       },
     },
-    (destination ?? stdoutDestination()) as pino.DestinationStream,
+    format === 'pretty' ? prettified(out) : out,
   );
+}
+
+/** Readable lines (pino-pretty), one per record, written to the same non-blocking destination. */
+function prettified(out: pino.DestinationStream): pino.DestinationStream {
+  const pretty = prettyFactory({ colorize: Boolean(process.stdout.isTTY), translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
+  return { write: (line: string) => out.write(pretty(line)) };
 }
 
 let stdout: LogDestination | undefined;

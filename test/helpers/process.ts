@@ -18,7 +18,8 @@ export interface Spawned {
 export function runEdgecert(args: string[], env: Record<string, string>, nodeArgs: string[] = []): Spawned {
   const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
     // Tests run side by side: the plain HTTP listener on a free port unless the test picks one.
-    env: { PATH: process.env.PATH ?? '', EDGECERT_HTTP_LISTEN: '127.0.0.1:0', ...env },
+    // Readable lines, as a person reads them (the tests wait for them); test/api/logs.test.ts covers JSON.
+    env: { PATH: process.env.PATH ?? '', EDGECERT_HTTP_LISTEN: '127.0.0.1:0', EDGECERT_LOG_FORMAT: 'pretty', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
