@@ -27,6 +27,7 @@ import { hostnameAssociationRoutes } from './resources/hostname-associations/rou
 import { auditLogRoutes } from './resources/audit-logs/routes.js';
 import { AuditLogsService } from './resources/audit-logs/service.js';
 import { openAuditScopes } from './api/audit.js';
+import { dashboardRoutes } from './dashboard/routes.js';
 import { recordApiWrites } from './resources/audit-logs/recorder.js';
 
 export const API_PREFIX = '/client/v4';
@@ -133,6 +134,8 @@ export function buildApp(ctx: AppContext, timeouts: Timeouts = DEFAULT_TIMEOUTS,
     if (route === '/metrics') return;
     ctx.metrics.apiRequests.observe({ route, method: req.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
+
+  dashboardRoutes(app, ctx);
 
   app.register(
     async (api) => {
