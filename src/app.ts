@@ -9,7 +9,6 @@ import { authenticate } from './api/auth.js';
 import { failure } from './api/envelope.js';
 import { ApiError, Errors } from './api/errors.js';
 import { StoreBusyError, StoreUnwritableError } from './storage/connect.js';
-import { tokensRepository } from './resources/tokens/repository.js';
 import { AccountsService } from './resources/accounts/service.js';
 import { accountRoutes } from './resources/accounts/routes.js';
 import { ZonesService } from './resources/zones/service.js';
@@ -28,6 +27,7 @@ import { auditLogRoutes } from './resources/audit-logs/routes.js';
 import { AuditLogsService } from './resources/audit-logs/service.js';
 import { openAuditScopes } from './api/audit.js';
 import { dashboardRoutes } from './dashboard/routes.js';
+import { authSourcesOf } from './resources/tokens/auth-sources.js';
 import { recordApiWrites } from './resources/audit-logs/recorder.js';
 
 export const API_PREFIX = '/client/v4';
@@ -135,19 +135,13 @@ export function buildApp(ctx: AppContext, timeouts: Timeouts = DEFAULT_TIMEOUTS,
     ctx.metrics.apiRequests.observe({ route, method: req.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
-  dashboardRoutes(app, ctx);
+  const sources = authSourcesOf(ctx);
+  dashboardRoutes(app, sources);
 
   app.register(
     async (api) => {
       api.addHook('onRequest', async (req) => {
-        req.principal = await authenticate(req, {
-          findTokenByHash: (hash) => tokensRepository.findByHash(ctx.store.db, hash),
-          defaultAccountId: () => ctx.defaultAccountId,
-          bootstrapToken: ctx.bootstrap.token,
-          bootstrapEmail: ctx.bootstrap.email,
-          bootstrapApiKey: ctx.bootstrap.apiKey,
-          now: () => ctx.clock.now(),
-        });
+        req.principal = await authenticate(req, sources);
       });
       if (opts.auditLog ?? true) {
         openAuditScopes(api);

@@ -2,10 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../context.js';
-import { authenticate, hasPermission, type Permission } from '../api/auth.js';
+import { authenticate, hasPermission, type AuthSources, type Permission } from '../api/auth.js';
 import { success } from '../api/envelope.js';
-import { tokensRepository } from '../resources/tokens/repository.js';
 
 /** The dashboard's files, in the repository (served from memory: read once at start). */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../public/dashboard');
@@ -28,7 +26,7 @@ const HEADERS = {
  * storage only), so a token sees and does in the dashboard exactly what it may through the API.
  * `GET /dashboard/session` tells the page what the token may do, to show only the actions it can take.
  */
-export function dashboardRoutes(app: FastifyInstance, ctx: AppContext): void {
+export function dashboardRoutes(app: FastifyInstance, sources: AuthSources): void {
   const files = new Map(Object.keys(FILES).map((name) => [name, readFileSync(path.join(ROOT, name))]));
   const index = readFileSync(path.join(ROOT, 'index.html'));
   const page = (_req: unknown, reply: import('fastify').FastifyReply) => reply.headers(HEADERS).type('text/html; charset=utf-8').send(index);
@@ -38,14 +36,7 @@ export function dashboardRoutes(app: FastifyInstance, ctx: AppContext): void {
     app.get(`/dashboard/${name}`, (_req, reply) => reply.headers(HEADERS).type(FILES[name]!).send(body));
   }
   app.get('/dashboard/session', async (req, reply) => {
-    const principal = await authenticate(req, {
-      findTokenByHash: (hash) => tokensRepository.findByHash(ctx.store.db, hash),
-      defaultAccountId: () => ctx.defaultAccountId,
-      bootstrapToken: ctx.bootstrap.token,
-      bootstrapEmail: ctx.bootstrap.email,
-      bootstrapApiKey: ctx.bootstrap.apiKey,
-      now: () => ctx.clock.now(),
-    });
+    const principal = await authenticate(req, sources);
     const all: Permission[] = ['zone:read', 'zone:edit', 'ssl:read', 'ssl:edit', 'account:read'];
     reply.headers({ 'cache-control': 'no-store' });
     return success({

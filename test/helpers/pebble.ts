@@ -1,9 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort } from './postgres.js';
 
 /**
  * A real ACME server for the issuance tests (issue 22): Debian's `pebble`, with
@@ -13,6 +13,8 @@ import path from 'node:path';
  * client must trust); the certificates it issues chain to `rootPem`, fetched from its management
  * interface (random at each start).
  */
+export { freePort };
+
 export interface Pebble {
   directoryUrl: string;
   /** The CA of Pebble's own HTTPS listener (EDGECERT_ACME_CA_FILE). */
@@ -25,17 +27,6 @@ export interface Pebble {
   setAddress(host: string, ipv4: string): Promise<void>;
   logs(): string;
   close(): void;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export const hasPebble = (): boolean => {

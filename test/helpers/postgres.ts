@@ -16,7 +16,8 @@ export interface Cluster {
   stop(): void;
 }
 
-function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 right now (for servers the tests start). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
