@@ -38,6 +38,8 @@ export interface Config {
   tlsResumption: boolean;
   /** How long a ticket key issues tickets; it then decrypts for two more periods. */
   ticketKeyRotationMs: number;
+  /** A listener of its own for GET /metrics (edge-only nodes have no API listener); null: none. */
+  metricsListen: { host: string; port: number } | null;
   /** The plain HTTP listener of edge nodes (ACME HTTP-01 answers, ownership tokens, redirects); null: off. */
   httpListen: { host: string; port: number } | null;
   /** Certificate issuance through ACME; undefined: not configured (hostnames without a certificate wait for one). */
@@ -111,6 +113,7 @@ export const VARIABLES = [
   'EDGECERT_TLS_RESUMPTION',
   'EDGECERT_TLS_TICKET_ROTATION',
   'EDGECERT_HTTP_LISTEN',
+  'EDGECERT_METRICS_LISTEN',
   'EDGECERT_ACME_DIRECTORY',
   'EDGECERT_ACME_DIRECTORIES',
   'EDGECERT_ACME_EMAIL',
@@ -258,6 +261,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   const httpListen = s.EDGECERT_HTTP_LISTEN === 'off' ? null : parseListen('EDGECERT_HTTP_LISTEN', s.EDGECERT_HTTP_LISTEN ?? '127.0.0.1:8080');
   return {
     httpListen,
+    metricsListen: s.EDGECERT_METRICS_LISTEN === undefined || s.EDGECERT_METRICS_LISTEN === 'off' ? null : parseListen('EDGECERT_METRICS_LISTEN', s.EDGECERT_METRICS_LISTEN),
     acme: loadAcmeConfig(s),
     alerts: loadAlertConfig(s),
     auditLog: onOff('EDGECERT_AUDIT_LOG', s.EDGECERT_AUDIT_LOG, true),

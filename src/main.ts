@@ -59,6 +59,7 @@ async function serve(argv: string[]): Promise<void> {
     say(`API token (shown once, keep it): ${running.firstToken}`, { first_start: true });
   }
   if (running.apiUrl) say(`API listening on ${running.apiUrl}/client/v4`);
+  if (running.metricsAddress) say(`metrics listening on http://${running.metricsAddress}/metrics`);
   if (running.httpAddress) say(`HTTP listening on ${running.httpAddress} (ACME challenges, redirects to HTTPS)`);
   const pool = workers > 1 ? new EdgeWorkers(workers, log, config.edgeWorkerStartupMs) : undefined;
   // Signals first: a SIGTERM while the workers start still drains whatever has started.
@@ -154,7 +155,7 @@ async function serveEdgeWorker(config: Config): Promise<void> {
   process.on('disconnect', stop);
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  running = await startServer({ ...config, role: 'edge' }, { serveHttp: false });
+  running = await startServer({ ...config, role: 'edge' }, { serveHttp: false, worker: true });
   if (stopping) {
     stopping = false;
     return stop();

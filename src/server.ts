@@ -8,6 +8,7 @@ import { randomIds } from './lib/ids.js';
 import { createLogger } from './lib/logger.js';
 import { Metrics } from './lib/metrics.js';
 import { registerStoreMetrics } from './api/metrics.js';
+import { startMetricsListener } from './lib/metrics-listener.js';
 import { openStore } from './storage/connect.js';
 import { holdsSealedKeys, loadMasterKey, verifyMasterKey, type KeyVault } from './storage/crypto.js';
 import { TrustStore } from './pki/trust.js';
@@ -31,6 +32,8 @@ export interface Running {
   edge?: Edge;
   /** host:port the edge listens on. */
   edgeAddress?: string;
+  /** host:port of the metrics listener (EDGECERT_METRICS_LISTEN), when this process runs it. */
+  metricsAddress?: string;
   /** host:port of the plain HTTP listener (ACME challenges, redirects), when this process runs it. */
   httpAddress?: string;
   /** Obtains and renews certificates through ACME, on API processes when EDGECERT_ACME_DIRECTORY is set. */
@@ -76,7 +79,7 @@ export async function openContext(config: Pick<Config, 'logLevel' | 'logFormat' 
  */
 export async function startServer(
   config: Omit<Config, 'role'> & { role: Config['role'] | 'none' },
-  opts: { clock?: Clock; log?: NodeJS.WritableStream; serveHttp?: boolean } = {},
+  opts: { clock?: Clock; log?: NodeJS.WritableStream; serveHttp?: boolean; /** An edge worker of a supervisor (main.ts). */ worker?: boolean } = {},
 ): Promise<Running> {
   const serveApi = config.role === 'api' || config.role === 'all';
   const serveEdge = config.role === 'edge' || config.role === 'all';
@@ -134,6 +137,8 @@ export async function startServer(
     issuer = new CertificateIssuer(ctx, config.acme);
     issuer.start();
   }
+  // Not in edge workers: their metrics reach the supervisor's scrape.
+  const metricsListener = config.metricsListen && !opts.worker ? await startMetricsListener(ctx.metrics, config.metricsListen, config.timeouts.headersMs) : undefined;
   let alerts: ExpiryAlerts | undefined;
   if (serveApi && config.alerts) {
     alerts = new ExpiryAlerts(ctx, config.alerts);
@@ -147,6 +152,7 @@ export async function startServer(
     edge,
     edgeAddress,
     httpAddress,
+    metricsAddress: metricsListener?.address,
     issuer,
     firstToken,
     close: () =>
@@ -155,7 +161,7 @@ export async function startServer(
         clearInterval(pruner);
         const timer = app ? setTimeout(() => app.server.closeAllConnections(), 10_000) : undefined;
         try {
-          await Promise.all([app?.close(), edge?.close(), http?.close(), issuer?.stop(), alerts?.stop()]);
+          await Promise.all([app?.close(), edge?.close(), http?.close(), issuer?.stop(), alerts?.stop(), metricsListener?.close()]);
         } finally {
           clearTimeout(timer);
           // A database that can no longer be written (a full or read-only disk) is left as it is:

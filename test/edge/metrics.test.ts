@@ -146,3 +146,31 @@ test('with edge workers, one scrape of the API counts the handshakes of every wo
     removeDir(dataDir);
   }
 });
+
+test('an edge-only node with workers: EDGECERT_METRICS_LISTEN serves the same aggregated scrape', async () => {
+  const { freePort } = await import('../helpers/postgres.js');
+  const port = await freePort();
+  const leaf = await pki.leaf({ hosts: ['edge-only.metrics.test'], keyType: 'ecdsa' });
+  await s.api('POST', `/zones/${zoneId}/custom_hostnames`, { hostname: 'edge-only.metrics.test', ssl: { custom_cert_bundle: [{ custom_certificate: leaf.chainPem, custom_key: leaf.keyPem }] } });
+  const trust = path.join(s.dataDir, 'metrics-trust.pem');
+  writeFileSync(trust, pki.trustPem);
+  const node = runEdgecert(['serve', '--role', 'edge', '--edge-listen', '127.0.0.1:0'], {
+    EDGECERT_DATA_DIR: s.dataDir,
+    EDGECERT_DATABASE_URL: s.databaseUrl,
+    EDGECERT_TRUST_CA_FILE: trust,
+    EDGECERT_EDGE_WORKERS: '2',
+    EDGECERT_METRICS_LISTEN: `127.0.0.1:${port}`,
+    EDGECERT_LOG_LEVEL: 'warn',
+  });
+  try {
+    const edge = (await node.waitFor(/edge listening on (\S+) \(TLS\)/))[1]!;
+    assert.match(node.stdout(), new RegExp(`metrics listening on http://127.0.0.1:${port}/metrics`));
+    for (let i = 0; i < 10; i++) assert.equal((await request(edge, { servername: 'edge-only.metrics.test', ca: pki.trustPem })).status, 502);
+    const { samples } = await scrape(`http://127.0.0.1:${port}`);
+    assert.equal(samples.get(key('edgecert_edge_handshakes_total', { result: 'ok', key_type: 'ecdsa', tls_version: 'TLSv1.3' })), 10);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/client/v4/zones`)).status, 404, 'nothing but /metrics');
+  } finally {
+    node.child.kill('SIGTERM');
+    await node.exited;
+  }
+});
