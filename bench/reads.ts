@@ -12,6 +12,7 @@ import { validateCustomCertificate } from '../src/pki/validate.js';
 import type { CustomHostnamesTable, PackCertificatesTable } from '../src/storage/schema.js';
 import { splitChain, type SplitChain } from '../src/storage/chains.js';
 import { runEdgecert } from '../test/helpers/process.js';
+import { createDatabase, startCluster, type Cluster } from '../test/helpers/postgres.js';
 import { makeTestPki } from '../test/helpers/pki.js';
 import { fmt, load, saveResults, say, type Measured } from './lib.js';
 import { HOSTNAME_HARD_CAP } from '../src/resources/custom-hostnames/service.js';
@@ -45,6 +46,20 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** A PostgreSQL database's size on disk. */
+async function postgresBytes(url: string): Promise<number> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    // After VACUUM ANALYZE: the planner has statistics, as on a live database (autovacuum), and dead space is not counted.
+    await client.query('vacuum analyze');
+    return Number((await client.query('select pg_database_size(current_database()) as n')).rows[0].n);
+  } finally {
+    await client.end();
+  }
+}
+
 /** The database's size on disk, WAL included. */
 function databaseBytes(dir: string): number {
   let total = 0;
@@ -58,7 +73,7 @@ function databaseBytes(dir: string): number {
   return total;
 }
 
-export async function seed(dir: string, n: number, trustFile: string) {
+export async function seed(dir: string, n: number, trustFile: string, databaseUrl = `sqlite:${path.join(dir, 'edgecert.db')}`) {
   const pki = await makeTestPki();
   writeFileSync(trustFile, pki.trustPem);
   const trust = TrustStore.load(trustFile);
@@ -71,7 +86,7 @@ export async function seed(dir: string, n: number, trustFile: string) {
       [rsa, ecdsa].map((leaf) => ({ leaf, v: validateCustomCertificate({ certificate: leaf.chainPem, key: leaf.keyPem, hostname: 'x.bench.test' }, trust, now) })),
     );
   }
-  const store = await openStore(`sqlite:${path.join(dir, 'edgecert.db')}`);
+  const store = await openStore(databaseUrl);
   await store.migrate();
   // Stored as the repository stores them: the leaf, its intermediates once (ca_certificates).
   const stored = new Map<string, SplitChain>();
@@ -144,17 +159,27 @@ interface Served {
   post(p: string, body: unknown): Promise<void>;
 }
 
+/** BENCH_READ_DATABASE=postgres: the same on a throw-away PostgreSQL cluster (started once for the run). */
+const ON_POSTGRES = process.env.BENCH_READ_DATABASE === 'postgres';
+let cluster: Cluster | undefined;
+
 async function serve(n: number, token: string): Promise<Served> {
   const dir = mkdtempSync(path.join(tmpdir(), 'edgecert-bench-reads-'));
   const trustFile = path.join(dir, 'trust.pem');
-  const { zoneId, ids, bundle, seedSeconds } = await seed(dir, n, trustFile);
-  const bytes = databaseBytes(dir);
+  let databaseUrl: string | undefined;
+  if (ON_POSTGRES) {
+    cluster ??= await startCluster();
+    databaseUrl = await createDatabase(cluster.url);
+  }
+  const { zoneId, ids, bundle, seedSeconds } = await seed(dir, n, trustFile, databaseUrl);
+  const bytes = databaseUrl ? await postgresBytes(databaseUrl) : databaseBytes(dir);
   say(`${n} hostnames seeded directly in ${seedSeconds.toFixed(1)} s; database ${(bytes / 1048576).toFixed(0)} MiB, ${(bytes / n).toFixed(0)} bytes per hostname`);
   const server = runEdgecert(['serve', '--role', 'api', '--api-listen', '127.0.0.1:0'], {
     EDGECERT_DATA_DIR: dir,
     EDGECERT_BOOTSTRAP_TOKEN: token,
     EDGECERT_TRUST_CA_FILE: trustFile,
     EDGECERT_LOG_LEVEL: 'warn',
+    ...(databaseUrl ? { EDGECERT_DATABASE_URL: databaseUrl } : {}),
   }, process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []);
   const url = (await server.waitFor(/API listening on (\S+)\/client\/v4/, 600_000))[1]!;
   // Every server on core 0 (one is measured at a time), the load generator on core 1.
@@ -208,7 +233,7 @@ async function lists(s: Served) {
 }
 
 export async function benchReads(): Promise<void> {
-  say(`reads: ${SIZES.join(', ')} hostnames, ${SECONDS} s per measurement, concurrency ${CONCURRENCY}; servers pinned to core 0, load generator to core 1`);
+  say(`reads${ON_POSTGRES ? ' (PostgreSQL)' : ''}: ${SIZES.join(', ')} hostnames, ${SECONDS} s per measurement, concurrency ${CONCURRENCY}; servers pinned to core 0, load generator to core 1`);
   pin(process.pid, 1);
   const token = randomBytes(32).toString('base64url');
   const served: Served[] = [];
@@ -242,5 +267,6 @@ export async function benchReads(): Promise<void> {
       await s.server.exited;
       rmSync(s.dir, { recursive: true, force: true });
     }
+    cluster?.stop();
   }
 }
