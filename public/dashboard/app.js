@@ -72,7 +72,8 @@ function errorBox(err) {
 }
 
 function page(title, ...content) {
-  main.replaceChildren(h('h1', { tabindex: '-1' }, title), ...content);
+  // replaceChildren would print a null as the text "null": absent parts are dropped.
+  main.replaceChildren(h('h1', { tabindex: '-1' }, title), ...content.flat().filter((c) => c !== null && c !== undefined && c !== false));
   document.title = `${title} · edgecert`;
   main.querySelector('h1').focus();
   say(title);

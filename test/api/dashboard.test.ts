@@ -87,6 +87,7 @@ test('sign in, find a hostname, read its pack, replace the ECDSA certificate, be
   const ecdsa = shop.ssl.certificates.find((c: any) => c.key_type === 'ecdsa');
   await page.getByRole('heading', { name: 'ECDSA certificate' }).waitFor();
   const body = await page.locator('main').innerText();
+  assert.doesNotMatch(body, /\b(null|undefined)\b/, 'no absent value printed');
   for (const fact of [ecdsa.fingerprint_sha256, ecdsa.serial_number, 'edgecert Test CA', 'app.shop.test']) assert.ok(body.includes(fact), fact);
 
   // Replace the ECDSA certificate by pasting a new chain and key.
