@@ -32,6 +32,9 @@ export async function main(argv: string[]): Promise<void> {
     }
     throw new ConfigError(command, `unknown command\n${USAGE}`);
   } catch (err) {
+    // What was logged before the failure (why a worker was killed, say) is written out first:
+    // log lines are queued and written off the event loop, and exit() would drop the queue.
+    flushLogs();
     if (err instanceof ConfigError) {
       process.stderr.write(`edgecert: invalid configuration: ${err.message}\n`);
       process.exit(2);
