@@ -10,7 +10,7 @@ import { startCluster, type Cluster } from './helpers/postgres.js';
 
 const ALL = ['test/unit/*.test.ts', 'test/api/*.test.ts', 'test/edge/*.test.ts'];
 // process.test.ts drives the CLI on data directories (SQLite by design): SQLite pass only.
-const ON_POSTGRES = ['test/api/foundation.test.ts', 'test/api/custom-hostnames.test.ts', 'test/api/certificate-rules.test.ts', 'test/api/certificate-packs.test.ts', 'test/api/mtls.test.ts', 'test/api/postgres.test.ts', 'test/api/fuzz.test.ts', 'test/api/hostile-input.test.ts', 'test/api/import.test.ts', 'test/edge/edge.test.ts', 'test/edge/hardening.test.ts', 'test/edge/resumption.test.ts', 'test/edge/acme.test.ts', 'test/api/backup.test.ts', 'test/api/rotation.test.ts', 'test/api/alerts.test.ts', 'test/api/audit.test.ts'];
+const ON_POSTGRES = ['test/api/foundation.test.ts', 'test/api/custom-hostnames.test.ts', 'test/api/certificate-rules.test.ts', 'test/api/certificate-packs.test.ts', 'test/api/mtls.test.ts', 'test/api/postgres.test.ts', 'test/api/fuzz.test.ts', 'test/api/hostile-input.test.ts', 'test/api/import.test.ts', 'test/edge/edge.test.ts', 'test/edge/hardening.test.ts', 'test/edge/resumption.test.ts', 'test/edge/acme.test.ts', 'test/api/backup.test.ts', 'test/api/rotation.test.ts', 'test/api/alerts.test.ts', 'test/api/audit.test.ts', 'test/api/audit-hostile.test.ts'];
 
 function run(label: string, files: string[], env: Record<string, string>): Promise<number> {
   console.log(`\n=== ${label} ===`);

@@ -20,7 +20,12 @@ export const AuditLog = Type.Object({
 
 /** An entry's id: its sequence number as 32 hex digits (the shape of Cloudflare's ids). */
 export const idOf = (seq: number | string | bigint) => BigInt(seq).toString(16).padStart(32, '0');
-export const seqOf = (id: string): number | undefined => (/^[0-9a-f]{1,32}$/i.test(id) ? Number(BigInt(`0x${id}`)) : undefined);
+/** The sequence an id names; undefined for anything edgecert never handed out (beyond a safe integer: PostgreSQL's bigint refuses it). */
+export function seqOf(id: string): number | undefined {
+  if (!/^[0-9a-f]{1,32}$/i.test(id)) return undefined;
+  const n = BigInt(`0x${id}`);
+  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : undefined;
+}
 
 export function toAuditLog(row: Selectable<AuditLogsTable>): Static<typeof AuditLog> {
   return {
