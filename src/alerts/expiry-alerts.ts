@@ -4,10 +4,13 @@ import type { AppContext } from '../context.js';
 import { isoTimestamp } from '../lib/clock.js';
 import { watchedCertificates, type WatchedCertificate } from '../storage/expiry.js';
 import { alertRepository } from './alert-repository.js';
+import type { ExpiryAlertsTable } from '../storage/schema.js';
 
 /** Days before `expires_on` at which an alert goes out; 0 is "has expired". */
 export const THRESHOLDS = [30, 14, 7, 1, 0] as const;
 const DAY_MS = 86_400_000;
+/** How long after a certificate's expiry its alerts are kept (and it is still watched). */
+const HISTORY_MS = 90 * DAY_MS;
 const CLAIM_MS = 60_000;
 const MAX_BACKOFF_MS = 3_600_000;
 /** How often pending alerts are retried between checks. */
@@ -66,33 +69,41 @@ export class ExpiryAlerts {
   async check(): Promise<void> {
     const now = this.ctx.clock.now();
     const nowText = isoTimestamp(now);
+    const rows: ExpiryAlertsTable[] = [];
     for (const certificate of await watchedCertificates(this.ctx.store.db)) {
       const left = Date.parse(certificate.expiresOn) - now.getTime();
+      // Expired longer than the alerts are kept: it had its alert, whose row is pruned; not again.
+      if (left < -HISTORY_MS) continue;
       const crossed = THRESHOLDS.filter((days) => left <= days * DAY_MS);
       if (crossed.length === 0) continue;
       const urgent = Math.min(...crossed);
+      for (const days of crossed) {
+        rows.push({
+          certificate_id: certificate.certificateId,
+          expires_on: certificate.expiresOn,
+          threshold_days: days,
+          kind: certificate.kind,
+          payload: JSON.stringify(payloadOf(certificate, days, left, nowText)),
+          // A less urgent threshold crossed at the same time is not news any more.
+          state: days === urgent ? 'pending' : 'superseded',
+          attempts: 0,
+          next_attempt_at: nowText,
+          claimed_by: null,
+          claimed_until: null,
+          last_error: null,
+          created_at: nowText,
+          sent_at: null,
+        });
+      }
+    }
+    // Most rows exist already (insert-or-nothing): a few hundred per transaction, not one each.
+    for (let i = 0; i < rows.length; i += 500) {
+      const batch = rows.slice(i, i + 500);
       await this.ctx.store.write(null, async (trx) => {
-        for (const days of crossed) {
-          await alertRepository.insert(trx, {
-            certificate_id: certificate.certificateId,
-            expires_on: certificate.expiresOn,
-            threshold_days: days,
-            kind: certificate.kind,
-            payload: JSON.stringify(payloadOf(certificate, days, left, nowText)),
-            // A less urgent threshold crossed at the same time is not news any more.
-            state: days === urgent ? 'pending' : 'superseded',
-            attempts: 0,
-            next_attempt_at: nowText,
-            claimed_by: null,
-            claimed_until: null,
-            last_error: null,
-            created_at: nowText,
-            sent_at: null,
-          });
-        }
+        for (const row of batch) await alertRepository.insert(trx, row);
       });
     }
-    await this.ctx.store.write(null, (trx) => alertRepository.pruneBefore(trx, isoTimestamp(new Date(now.getTime() - 90 * DAY_MS))));
+    await this.ctx.store.write(null, (trx) => alertRepository.pruneBefore(trx, isoTimestamp(new Date(now.getTime() - HISTORY_MS))));
   }
 
   /** POSTs the pending alerts this node can claim. */

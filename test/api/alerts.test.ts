@@ -100,3 +100,14 @@ test('one alert per certificate and threshold crossed, the most urgent only, ret
   await new Promise((r) => setTimeout(r, 2500));
   assert.equal(received.length, before, 'nothing sent again after the restart');
 });
+
+test('a certificate expired longer than alerts are kept is not alerted again and again', async () => {
+  const zoneId = (await a.api('POST', '/zones', { name: 'old-alerts.test', account: { id: a.accountId } })).body.result.id;
+  const [id] = await withPack(zoneId, 'old.old-alerts.test', new Date(Date.now() + 200 * DAY));
+  // Long expired (a row edited as the years would have): outside the 90 days alerts are kept.
+  const longAgo = new Date(Date.now() - 100 * DAY).toISOString();
+  await a.running.ctx.store.write(null, (trx) => trx.updateTable('pack_certificates').set({ expires_on: longAgo }).where('id', '=', id).execute());
+  const before = received.length;
+  await new Promise((r) => setTimeout(r, 3500)); // three checks at EDGECERT_ALERT_INTERVAL=1s
+  assert.deepEqual(received.slice(before).filter((r) => r.body.certificate.id === id), [], 'no alert for it');
+});
