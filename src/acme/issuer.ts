@@ -124,14 +124,16 @@ export class CertificateIssuer {
 
   /** One write of the lease holder: the issuance row (renewing the lease), and the hostname's status fields. */
   private async save(
-    id: string,
+    target: string | Pick<CustomHostnamesTable, 'id' | 'zone_id'>,
     issuance: Partial<CertificateIssuancesTable>,
     host?: Partial<CustomHostnamesTable>,
     extra?: (trx: Db) => Promise<unknown>,
   ): Promise<void> {
     const now = this.now();
-    const zoneChange = host ? await customHostnamesRepository.getById(this.ctx.store.db, id) : undefined;
-    await this.ctx.store.write(zoneChange ? { kind: 'custom_hostname', zoneId: zoneChange.zone_id, entityId: id } : null, async (trx) => {
+    const id = typeof target === 'string' ? target : target.id;
+    // A change of the hostname's own fields is a change of it (its zone known by the caller, or read).
+    const zoneId = !host ? undefined : typeof target === 'string' ? (await customHostnamesRepository.getById(this.ctx.store.db, id))?.zone_id : target.zone_id;
+    await this.ctx.store.write(zoneId ? { kind: 'custom_hostname', zoneId, entityId: id } : null, async (trx) => {
       const kept = await issuanceRepository.update(trx, id, this.owner, { ...issuance, lease_until: isoTimestamp(new Date(now.getTime() + LEASE_MS)), updated_at: isoTimestamp(now) });
       if (!kept) throw new LeaseLost();
       if (host) await customHostnamesRepository.update(trx, id, { ...host, updated_at: isoTimestamp(now) });
@@ -208,7 +210,7 @@ export class CertificateIssuer {
     }
     if (!order) {
       order = await client.createOrder({ identifiers: [{ type: 'dns', value: host.hostname }] });
-      await this.save(host.id, { order_url: order.url, order_key_type: keyType, key_ciphertext: null, key_id: null });
+      await this.save(host, { order_url: order.url, order_key_type: keyType, key_ciphertext: null, key_id: null });
       this.ctx.log.info({ customHostnameId: host.id, hostname: host.hostname, keyType, orderUrl: order.url }, 'ACME order created');
     }
 
@@ -221,7 +223,7 @@ export class CertificateIssuer {
         const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
         const token = (challenge as { token: string }).token;
         const record = { http_url: `http://${host.hostname}/.well-known/acme-challenge/${token}`, http_body: keyAuthorization, status: 'pending' };
-        await this.save(host.id, {}, { ...status('pending_validation'), ssl_validation_records: JSON.stringify([record]) }, (trx) =>
+        await this.save(host, {}, { ...status('pending_validation'), ssl_validation_records: JSON.stringify([record]) }, (trx) =>
           issuanceRepository.putChallenge(trx, { token, custom_hostname_id: host.id, hostname: host.hostname, key_authorization: keyAuthorization, created_at: isoTimestamp(this.now()) }),
         );
         this.checkpoint();
@@ -232,7 +234,7 @@ export class CertificateIssuer {
           throw new ValidationFailed((err as Error).message);
         }
       }
-      await this.save(host.id, {}, { ...status('pending_issuance'), ssl_validation_records: null, ssl_validation_errors: null, verification_errors: null }, (trx) => issuanceRepository.clearChallenges(trx, host.id));
+      await this.save(host, {}, { ...status('pending_issuance'), ssl_validation_records: null, ssl_validation_errors: null, verification_errors: null }, (trx) => issuanceRepository.clearChallenges(trx, host.id));
       order = await client.getOrder(order);
     }
 
@@ -241,7 +243,7 @@ export class CertificateIssuer {
       const key = keyType === 'ecdsa' ? await acme.crypto.createPrivateEcdsaKey('P-256') : await acme.crypto.createPrivateRsaKey(2048);
       // Stored before the CA sees the CSR: an order finalized with it can be collected after a restart.
       const sealed = this.ctx.vault.encrypt(key.toString(), sealedAs(host.id));
-      await this.save(host.id, { key_ciphertext: sealed.ciphertext, key_id: sealed.keyId }, status('pending_issuance'));
+      await this.save(host, { key_ciphertext: sealed.ciphertext, key_id: sealed.keyId }, status('pending_issuance'));
       const [, csr] = await acme.crypto.createCsr({ commonName: host.hostname, altNames: [host.hostname] }, key);
       order = await client.finalizeOrder(order, csr);
     }
@@ -252,18 +254,18 @@ export class CertificateIssuer {
     const stored = await issuanceRepository.get(this.ctx.store.db, host.id);
     if (!stored?.key_ciphertext || !stored.key_id) {
       // Finalized with a key that was never stored (cannot happen short of manual edits): a new order.
-      await this.save(host.id, { order_url: null, order_key_type: null });
+      await this.save(host, { order_url: null, order_key_type: null });
       throw new IssuanceFailed('the order was finalized with a key edgecert does not hold');
     }
     const keyPem = this.ctx.vault.decrypt(stored.key_ciphertext, stored.key_id, sealedAs(host.id));
-    await this.save(host.id, {}, status('pending_deployment'));
+    await this.save(host, {}, status('pending_deployment'));
     const chain = await client.getCertificate(order);
     let upload;
     try {
       // The rules every upload meets (a chain to a trusted root among them): what the CA sent is checked too.
       upload = validateCustomCertificate({ certificate: chain, key: keyPem, hostname: host.hostname }, this.ctx.trust, this.now());
     } catch (err) {
-      await this.save(host.id, { order_url: null, order_key_type: null, key_ciphertext: null, key_id: null });
+      await this.save(host, { order_url: null, order_key_type: null, key_ciphertext: null, key_id: null });
       if (err instanceof PkiRefusal) throw new IssuanceFailed(`the certificate the CA issued was refused: ${customCertificateError(err.refusal).message}`);
       throw err;
     }
@@ -297,7 +299,7 @@ export class CertificateIssuer {
     if (timedOut && !serving) hostPatch.ssl_status = validation ? 'validation_timed_out' : 'issuance_timed_out';
     this.ctx.log.warn({ customHostnameId: host.id, hostname: host.hostname, attempts, err: { message }, timedOut }, 'certificate issuance attempt failed');
     await this.save(
-      host.id,
+      host,
       {
         attempts,
         // Timed out: nothing more until a PATCH with ssl.method "http" (Cloudflare's retry); a renewal keeps trying.
