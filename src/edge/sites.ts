@@ -32,6 +32,8 @@ export interface Site {
   /** ALPN protocol list in wire format (built once; a string[] would be converted per handshake). */
   alpn: Buffer;
   origin: { host: string; servername: string } | null;
+  /** The key types of its certificates ('ecdsa', 'rsa'): which one a handshake served, for the metrics. */
+  keyTypes: string[];
   /**
    * What a connection depends on apart from client CAs (certificates, settings, origin): a
    * connection opened under another version must not serve new requests.
@@ -173,6 +175,7 @@ export class SiteCache {
       wildcard,
       alpn: settings.http2 === 'on' ? ALPN_H2 : ALPN_HTTP1,
       origin,
+      keyTypes: certificates.map((c) => c.key_type),
       version,
       profileFor: (servedName) => byName.get(servedName) ?? own,
     };

@@ -174,3 +174,28 @@ test('an edge-only node with workers: EDGECERT_METRICS_LISTEN serves the same ag
     await node.exited;
   }
 });
+
+test('the key type counted is the one the client was served, for every kind of client', async () => {
+  const edge = s.running.edgeAddress!;
+  await hostnameWithPack('both.metrics.test');
+  const clients: Array<[string, { sigalgs?: string; maxVersion?: 'TLSv1.2' }]> = [
+    ['default TLS 1.3 client', {}],
+    ['ECDSA-only TLS 1.3', { sigalgs: ECDSA_ONLY }],
+    ['RSA-only TLS 1.3', { sigalgs: 'rsa_pss_rsae_sha256:rsa_pss_rsae_sha384' }],
+    ['RSA-only TLS 1.2', { sigalgs: RSA_ONLY, maxVersion: 'TLSv1.2' }],
+    ['default TLS 1.2 client', { maxVersion: 'TLSv1.2' }],
+  ];
+  for (const [what, opts] of clients) {
+    const seen = await handshake(edge, { servername: 'both.metrics.test', ca: pki.trustPem, ...opts });
+    assert.ok(seen.ok, `${what}: ${seen.error}`);
+    const served = seen.key === 'P-256' ? 'ecdsa' : 'rsa';
+    const other = served === 'ecdsa' ? 'rsa' : 'ecdsa';
+    const version = opts.maxVersion ?? 'TLSv1.3';
+    const before = (await scrape(s.url)).samples;
+    assert.equal((await request(edge, { servername: 'both.metrics.test', ca: pki.trustPem, ...opts })).status, 502);
+    const after = (await scrape(s.url)).samples;
+    const ok = (keyType: string) => delta(before, after, key('edgecert_edge_handshakes_total', { result: 'ok', key_type: keyType, tls_version: version }));
+    assert.ok(ok(served) >= 1, `${what}: served ${served}, counted as such`); // the bare handshake above may land too
+    assert.equal(ok(other), 0, `${what}: not counted as ${other}`);
+  }
+});
