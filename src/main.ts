@@ -225,6 +225,8 @@ async function rotateMasterKey(argv: string[]): Promise<void> {
     );
   }
   if (fileBased) {
+    // Nothing is renamed unless the key there now opens this database (a wrong key stays as it was).
+    if (!fs.existsSync(previousKeyFile(config.dataDir))) await (await openContext({ ...config, logLevel: 'silent' })).ctx.store.close();
     const current = masterKeyFile(config.dataDir);
     const previous = previousKeyFile(config.dataDir);
     const next = `${current}.next`;
