@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Cloudflare from 'cloudflare';
+import { sql } from 'kysely';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeTestPki, type TestPki } from '../helpers/pki.js';
 import { auditLogsRepository } from '../../src/resources/audit-logs/repository.js';
@@ -146,4 +147,18 @@ test('a zone-scoped token cannot read the account-wide log; old entries are prun
   s = await s.restart();
   assert.equal((await all({ id: old[0].id })).length, 0);
   assert.ok((await all()).length > 5, 'newer entries stay');
+});
+
+test('the entry is written in the write\'s own transaction: when it cannot be, the change is not made either', async () => {
+  const zone = (await s.api('GET', '/zones')).body.result[0];
+  const host = (await s.api('POST', `/zones/${zone.id}/custom_hostnames`, { hostname: 'atomic.audited.test', ssl: { method: 'txt', type: 'dv' } })).body.result;
+  await s.running.ctx.store.write(null, (trx) => sql`alter table audit_logs rename to audit_logs_away`.execute(trx));
+  try {
+    const r = await s.api('PATCH', `/zones/${zone.id}/custom_hostnames/${host.id}`, { custom_origin_server: 'changed.audited.test' });
+    assert.ok(r.status >= 500, `refused (${r.status})`);
+  } finally {
+    await s.running.ctx.store.write(null, (trx) => sql`alter table audit_logs_away rename to audit_logs`.execute(trx));
+  }
+  const after = (await s.api('GET', `/zones/${zone.id}/custom_hostnames/${host.id}`)).body.result;
+  assert.equal(after.custom_origin_server, undefined, 'the PATCH was rolled back with its entry');
 });
