@@ -97,6 +97,15 @@ describe('custom hostnames', () => {
     assert.equal(codes(malformed.body)[0], 7003);
   });
 
+  test('a list page describes each hostname as GET does, without the certificate PEM (GET alone carries it)', async () => {
+    const [listed] = (await s.api('GET', path(`?hostname=${HOST}`))).body.result;
+    const got = (await s.api('GET', path(`/${listed.id}`))).body.result;
+    const body = (pem: string) => pem.split('-----')[2]!.replace(/\s/g, '');
+    assert.ok(got.ssl.custom_certificate.replace(/\s/g, '').includes(body(ecdsa.certPem)), 'GET: the ECDSA chain');
+    const { custom_certificate: _pem, ...withoutPem } = got.ssl;
+    assert.deepEqual(listed, { ...got, ssl: withoutPem });
+  });
+
   test('refusals: each with its code, nothing stored', async () => {
     const before = await snapshot(s);
     const long = `${"e".repeat(60)}.${"a".repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}.example.com`;

@@ -45,8 +45,10 @@ test('migration 009 splits stored chains; new rows store the leaf; reads give wh
   assert.deepEqual((await db.selectFrom('ca_certificates').select('pem').execute()).map((r) => r.pem), [pki.intermediate.pem], 'one intermediate row for three leaves');
   // Through the repository: whole chains, as uploaded.
   const ids = stored.map((r) => r.custom_hostname_id);
-  const chains = await packCertificatesRepository.forHostnames(db, ids);
-  for (const [i, id] of ids.entries()) assert.equal(chains.get(id)![0]!.certificate, leaves.find((l) => l.certPem === stored[i]!.certificate)!.chainPem);
+  for (const [i, id] of ids.entries()) {
+    const [chain] = await packCertificatesRepository.publicForHostname(db, id);
+    assert.equal(chain!.certificate, leaves.find((l) => l.certPem === stored[i]!.certificate)!.chainPem);
+  }
 
   // Written now: the leaf alone, and the intermediate is not stored twice.
   const [first] = await packCertificatesRepository.forHostname(db, ids[0]!);

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { CustomHostnamesTable } from '../../storage/schema.js';
 import { StringEnum } from '../../api/responses.js';
-import type { PackCertificateView } from './pack-repository.js';
+import type { PackCertificateSummary, PackCertificateView } from './pack-repository.js';
 
 
 const Strings = Type.Array(Type.String());
@@ -69,7 +69,7 @@ export const CustomHostname = Type.Object({
 export const FallbackOrigin = Type.Object({ origin: Type.String(), status: Type.String(), errors: Strings, created_at: Type.String(), updated_at: Type.String() });
 export const Quota = Type.Object({ allocated: Type.Integer(), used: Type.Integer(), exceeded: Type.Boolean(), hard_cap: Type.Integer() });
 
-function certificateView(c: PackCertificateView): Static<typeof PackCertificate> {
+function certificateView(c: PackCertificateSummary): Static<typeof PackCertificate> {
   return {
     id: c.id,
     key_type: c.key_type,
@@ -87,9 +87,9 @@ function certificateView(c: PackCertificateView): Static<typeof PackCertificate>
 /**
  * Row + pack certificates → the SDK's custom hostname object. The top-level `ssl` certificate
  * fields describe the ECDSA certificate when there is one, else the RSA one. `custom_key` is
- * never part of the answer.
+ * never part of the answer; `custom_certificate` only when the certificates carry their PEM.
  */
-export function toCustomHostname(row: CustomHostnamesTable, certificates: PackCertificateView[]): Static<typeof CustomHostname> {
+export function toCustomHostname(row: CustomHostnamesTable, certificates: Array<PackCertificateSummary & { certificate?: PackCertificateView['certificate'] }>): Static<typeof CustomHostname> {
   const primary = certificates.find((c) => c.key_type === 'ecdsa') ?? certificates.find((c) => c.key_type === 'rsa');
   const ordered = [...certificates].sort((a, b) => (a.key_type === b.key_type ? 0 : a.key_type === 'ecdsa' ? -1 : 1));
   return {
@@ -124,7 +124,8 @@ export function toCustomHostname(row: CustomHostnamesTable, certificates: PackCe
       validation_errors: row.ssl_validation_errors ? (JSON.parse(row.ssl_validation_errors) as Array<{ message: string }>) : [],
       ...(primary
         ? {
-            custom_certificate: primary.certificate,
+            // Absent on list pages, which read summaries without the PEM.
+            ...(primary.certificate !== undefined ? { custom_certificate: primary.certificate } : {}),
             issuer: primary.issuer,
             serial_number: primary.serial_number,
             signature: primary.signature,

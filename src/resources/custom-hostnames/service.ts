@@ -98,8 +98,7 @@ export class CustomHostnamesService {
   ) {}
 
   private async present(row: CustomHostnamesTable) {
-    const certificates = await packCertificatesRepository.forHostnames(this.ctx.store.db, [row.id]);
-    return toCustomHostname(row, certificates.get(row.id) ?? []);
+    return toCustomHostname(row, await packCertificatesRepository.publicForHostname(this.ctx.store.db, row.id));
   }
 
   private async existing(zoneId: string, id: string): Promise<CustomHostnamesTable> {
@@ -131,7 +130,7 @@ export class CustomHostnamesService {
   async list(principal: Principal, filter: CustomHostnameFilter, page: PageRequest) {
     await this.zones.zoneFor(principal, filter.zoneId, [...READ]);
     const { rows, total } = await customHostnamesRepository.list(this.ctx.store.db, filter, page);
-    const certificates = await packCertificatesRepository.forHostnames(this.ctx.store.db, rows.map((r) => r.id));
+    const certificates = await packCertificatesRepository.summariesForHostnames(this.ctx.store.db, rows.map((r) => r.id));
     return { hostnames: rows.map((r) => toCustomHostname(r, certificates.get(r.id) ?? [])), total };
   }
 
