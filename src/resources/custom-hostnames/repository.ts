@@ -3,6 +3,8 @@ import type { CustomHostnamesTable, Db, FallbackOriginsTable } from '../../stora
 import { offsetOf, type PageRequest } from '../../api/pagination.js';
 import { prepared } from '../../storage/prepared.js';
 import { ANCHOR_EVERY, ANCHORS_FROM_OFFSET, PageAnchors } from './page-anchors.js';
+import { narrowingQuery, rowidsMatching } from './hostname-search.js';
+import type { Dialect } from '../../storage/connect.js';
 
 export interface CustomHostnameFilter {
   zoneId: string;
@@ -82,8 +84,14 @@ export const customHostnamesRepository = {
     return Number(r?.n ?? 0);
   },
 
-  async list(db: Db, f: CustomHostnameFilter, page: PageRequest) {
-    let q = db.selectFrom('custom_hostnames').where('zone_id', '=', f.zoneId);
+  async list(db: Db, f: CustomHostnameFilter, page: PageRequest, dialect: Dialect) {
+    // hostname.contain on SQLite: the rows holding the value's rarest trigrams (hostname-search.ts),
+    // led by that index: `+zone_id` keeps SQLite from walking the zone's index instead. On
+    // PostgreSQL the planner uses the pg_trgm index of migration 013 for the LIKE by itself.
+    const narrowing = f.hostname?.op === 'contain' && dialect === 'sqlite' ? await narrowingQuery(db, f.hostname.value) : undefined;
+    let q = narrowing
+      ? db.selectFrom('custom_hostnames').where(sql<string>`+zone_id`, '=', f.zoneId).where(rowidsMatching(narrowing))
+      : db.selectFrom('custom_hostnames').where('zone_id', '=', f.zoneId);
     if (f.id !== undefined) q = q.where('id', '=', f.id);
     if (f.hostname) {
       const v = escapeLike(f.hostname.value);

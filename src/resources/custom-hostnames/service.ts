@@ -129,7 +129,7 @@ export class CustomHostnamesService {
 
   async list(principal: Principal, filter: CustomHostnameFilter, page: PageRequest) {
     await this.zones.zoneFor(principal, filter.zoneId, [...READ]);
-    const { rows, total } = await customHostnamesRepository.list(this.ctx.store.db, filter, page);
+    const { rows, total } = await customHostnamesRepository.list(this.ctx.store.db, filter, page, this.ctx.store.dialect);
     const certificates = await packCertificatesRepository.summariesForHostnames(this.ctx.store.db, rows.map((r) => r.id));
     return { hostnames: rows.map((r) => toCustomHostname(r, certificates.get(r.id) ?? [])), total };
   }
