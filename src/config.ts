@@ -30,6 +30,8 @@ export interface Config {
   edgeMaxConnectionsPerIp: number;
   /** Edge processes sharing the edge listener (1: the edge runs in the API's process). */
   edgeWorkers: number;
+  /** Certificate-validation threads of an API process (0: on its event loop). See resources/custom-hostnames/validation-pool.ts. */
+  validationThreads: number;
   /** How often an edge polls the change feed besides being woken (undefined: 250 ms on SQLite, 1 s on PostgreSQL, where NOTIFY wakes it). */
   changePollMs?: number;
   /** How long an edge worker may take from fork to listening before it is killed (and replaced). */
@@ -108,6 +110,7 @@ export const VARIABLES = [
   'EDGECERT_EDGE_MAX_CONNECTIONS',
   'EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP',
   'EDGECERT_EDGE_WORKERS',
+  'EDGECERT_VALIDATION_THREADS',
   'EDGECERT_CHANGE_POLL_INTERVAL',
   'EDGECERT_EDGE_WORKER_STARTUP_TIMEOUT',
   'EDGECERT_TLS_RESUMPTION',
@@ -234,6 +237,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   const edgeMaxConnections = parseCount('EDGECERT_EDGE_MAX_CONNECTIONS', s.EDGECERT_EDGE_MAX_CONNECTIONS, 10_000, 1_000_000);
   const edgeMaxConnectionsPerIp = parseCount('EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP', s.EDGECERT_EDGE_MAX_CONNECTIONS_PER_IP, 256, 1_000_000);
   const edgeWorkers = parseCount('EDGECERT_EDGE_WORKERS', s.EDGECERT_EDGE_WORKERS, availableParallelism(), 256);
+  // One per core but the event loop's, at most four; none on a single core, where a thread
+  // would only add its messages to that core's work.
+  const validationThreads =
+    s.EDGECERT_VALIDATION_THREADS === undefined ? Math.min(4, availableParallelism() - 1)
+    : s.EDGECERT_VALIDATION_THREADS === '0' ? 0
+    : parseCount('EDGECERT_VALIDATION_THREADS', s.EDGECERT_VALIDATION_THREADS, 1, 64);
   const edgeWorkerStartupMs = parseDuration('EDGECERT_EDGE_WORKER_STARTUP_TIMEOUT', s.EDGECERT_EDGE_WORKER_STARTUP_TIMEOUT ?? '5m');
   const changePollMs =
     s.EDGECERT_CHANGE_POLL_INTERVAL === undefined ? undefined : parseDuration('EDGECERT_CHANGE_POLL_INTERVAL', s.EDGECERT_CHANGE_POLL_INTERVAL, { min: 50, max: 86_400_000, text: '50ms to 24h' });
@@ -281,6 +290,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     edgeMaxConnections,
     edgeMaxConnectionsPerIp,
     edgeWorkers,
+    validationThreads,
     changePollMs,
     edgeWorkerStartupMs,
     tlsResumption: resumption === 'on',

@@ -12,6 +12,7 @@ import { startMetricsListener } from './lib/metrics-listener.js';
 import { openStore } from './storage/connect.js';
 import { holdsSealedKeys, loadMasterKey, verifyMasterKey, type KeyVault } from './storage/crypto.js';
 import { TrustStore } from './pki/trust.js';
+import { ValidationPool } from './resources/custom-hostnames/validation-pool.js';
 import { AccountsService } from './resources/accounts/service.js';
 import { Edge } from './edge/server.js';
 import { HttpListener } from './edge/http.js';
@@ -99,6 +100,7 @@ export async function startServer(
   let apiUrl: string | undefined;
   if (serveApi) {
     registerStoreMetrics(ctx);
+    if (config.validationThreads > 0) ctx.validation = new ValidationPool(config.validationThreads, config.trustCaFile, ctx.log);
     app = buildApp(ctx, config.timeouts, { auditLog: config.auditLog }).app;
     await app.listen({ host: config.apiListen.host, port: config.apiListen.port });
     const address = app.server.address() as AddressInfo;
@@ -162,6 +164,7 @@ export async function startServer(
         const timer = app ? setTimeout(() => app.server.closeAllConnections(), 10_000) : undefined;
         try {
           await Promise.all([app?.close(), edge?.close(), http?.close(), issuer?.stop(), alerts?.stop(), metricsListener?.close()]);
+          await ctx.validation?.close();
         } finally {
           clearTimeout(timer);
           // A database that can no longer be written (a full or read-only disk) is left as it is:

@@ -5,7 +5,7 @@ import type { CustomHostnamesTable, Db } from '../../storage/schema.js';
 import type { WriteTx } from '../../storage/connect.js';
 import { customHostnamesRepository } from '../custom-hostnames/repository.js';
 import { toCustomHostname } from '../custom-hostnames/model.js';
-import { certificateRow, validateUpload } from '../custom-hostnames/pack.js';
+import { certificateRow, validateUploads } from '../custom-hostnames/pack.js';
 import { auditOf, noteOldValue } from '../../api/audit.js';
 import { issuanceRepository } from '../custom-hostnames/issuance-repository.js';
 import { packCertificatesRepository } from '../custom-hostnames/pack-repository.js';
@@ -51,7 +51,7 @@ export class CertificatePacksService {
 
   async replace(principal: Principal, a: PackAddress, body: CertificatePair) {
     const host = await this.hostnameOf(principal, a);
-    const upload = validateUpload(this.ctx, body, host.hostname);
+    const upload = (await validateUploads(this.ctx, [{ custom_certificate: body.custom_certificate, custom_key: body.custom_key }], host.hostname))[0]!;
     return this.ctx.store.write({ kind: 'certificate_pack', zoneId: a.zoneId, entityId: host.id }, async (trx, tx) => {
       const locked = await this.lockedPack(trx, tx, host, a.certificateId);
       noteOldValue(principal, certificateSummary(locked.certificate));

@@ -60,6 +60,16 @@ export function validatePairs(ctx: Pick<AppContext, 'trust' | 'clock'>, pairs: C
 }
 
 /**
+ * validatePairs on the API's validation threads when it has them (validation-pool.ts), else
+ * here: the same rules, the same refusals, judged at this request's instant.
+ */
+export async function validateUploads(ctx: Pick<AppContext, 'trust' | 'clock' | 'validation'>, pairs: CertificatePair[], hostname: string): Promise<CertificateUpload[]> {
+  if (pairs.length === 0) return [];
+  if (ctx.validation) return ctx.validation.validatePairs(pairs, hostname, ctx.clock.now());
+  return validatePairs(ctx, pairs, hostname);
+}
+
+/**
  * Puts validated certificates into a hostname's pack, inside the caller's transaction: a key
  * type already present is replaced in its slot (the certificate keeps its id), a missing one is
  * added. The database's unique (pack_id, key_type) backs the "one per key type" rule.

@@ -9,7 +9,7 @@ import type { CustomHostnamesTable, Db } from '../../storage/schema.js';
 import { normaliseHostname } from '../../pki/hostname.js';
 import type { ZonesService } from '../zones/service.js';
 import { packCertificatesRepository } from './pack-repository.js';
-import { putIntoPack, validatePairs, type CertificateUpload } from './pack.js';
+import { putIntoPack, validatePairs, validateUploads, type CertificateUpload } from './pack.js';
 import { checkMergedSettings, originProblem, parseCreate, parseEdit, type HostnameBody, type SslSettings } from './input.js';
 import { toCustomHostname } from './model.js';
 import { customHostnamesRepository, fallbackOriginsRepository, type CustomHostnameFilter } from './repository.js';
@@ -33,10 +33,19 @@ export interface PreparedHostname {
  * builds the row; nothing is stored. Shared by the API and `edgecert import`.
  */
 export function prepareHostname(ctx: Pick<AppContext, 'ids' | 'clock' | 'trust'>, zoneId: string, body: HostnameBody): PreparedHostname {
+  const input = parseCreateBody(body);
+  return preparedRow(ctx, zoneId, input, validatePairs(ctx, input.ssl.pairs, input.hostname));
+}
+
+/** The body's own checks, before any certificate work. */
+function parseCreateBody(body: HostnameBody) {
   const input = parseCreate(body);
   checkMergedSettings(input.ssl.settings);
-  // All certificate work happens before the transaction: a refusal stores nothing.
-  const uploads = validatePairs(ctx, input.ssl.pairs, input.hostname);
+  return input;
+}
+
+/** The row of a create whose certificates passed (all certificate work happens before the transaction: a refusal stores nothing). */
+function preparedRow(ctx: Pick<AppContext, 'ids' | 'clock'>, zoneId: string, input: ReturnType<typeof parseCreate>, uploads: CertificateUpload[]): PreparedHostname {
   const now = isoTimestamp(ctx.clock.now());
   // No certificate and HTTP validation asked for: edgecert obtains one (acme/issuer.ts), and
   // the hostname is pending until the CA has validated it.
@@ -109,7 +118,8 @@ export class CustomHostnamesService {
 
   async create(principal: Principal, zoneId: string, body: HostnameBody) {
     await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
-    const prepared = prepareHostname(this.ctx, zoneId, body);
+    const input = parseCreateBody(body);
+    const prepared = preparedRow(this.ctx, zoneId, input, await validateUploads(this.ctx, input.ssl.pairs, input.hostname));
     try {
       await this.ctx.store.write({ kind: 'custom_hostname', zoneId, entityId: prepared.row.id }, async (trx) => {
         if (await customHostnamesRepository.getByHostname(trx, prepared.row.hostname)) throw Errors.duplicateHostname();
@@ -142,7 +152,7 @@ export class CustomHostnamesService {
     const input = parseEdit(body, before.hostname);
     const settings: SslSettings = { ...(JSON.parse(before.ssl_settings) as SslSettings), ...input.ssl.settings };
     checkMergedSettings(settings);
-    const uploads = validatePairs(this.ctx, input.ssl.pairs, before.hostname);
+    const uploads = await validateUploads(this.ctx, input.ssl.pairs, before.hostname);
 
     const now = isoTimestamp(this.ctx.clock.now());
     const patch: Partial<CustomHostnamesTable> = { updated_at: now, ssl_settings: JSON.stringify(settings) };
