@@ -138,6 +138,8 @@ async function runOn(pki: Awaited<ReturnType<typeof makeTestPki>>, databaseUrl: 
     EDGECERT_TRUST_CA_FILE: trustFile,
     EDGECERT_LOG_LEVEL: 'warn',
     EDGECERT_ROLE: 'api',
+    // Pinned to one core below: validation threads would only share it (reads.ts measures them).
+    EDGECERT_VALIDATION_THREADS: '0',
     ...(databaseUrl ? { EDGECERT_DATABASE_URL: databaseUrl } : {}),
   }, process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []);
   let lean: Awaited<ReturnType<typeof startLeanServer>> | undefined;

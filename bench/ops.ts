@@ -46,6 +46,8 @@ async function server(pki: Awaited<ReturnType<typeof makeTestPki>>, auditLog: bo
     EDGECERT_TRUST_CA_FILE: trust,
     EDGECERT_LOG_LEVEL: 'warn',
     EDGECERT_AUDIT_LOG: auditLog ? 'on' : 'off',
+    // Pinned to one core below: validation threads would only share it.
+    EDGECERT_VALIDATION_THREADS: '0',
   });
   const url = (await child.waitFor(/API listening on (\S+)\/client\/v4/))[1]!;
   pin(child.child.pid!, 0);
