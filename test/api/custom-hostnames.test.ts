@@ -80,6 +80,8 @@ describe('custom hostnames', () => {
     assert.equal(ssl.serial_number, byType.ecdsa.serial_number);
     assert.deepEqual(ssl.hosts, [HOST]);
     assert.equal(h.custom_origin_server, 'origin.saas-provider.com');
+    // The create answers from what it wrote; a GET reads it back: the same object.
+    assert.deepEqual(await s.client.customHostnames.get(h.id, { zone_id: zoneId }), h);
     const raw = JSON.stringify(await s.api('GET', path(`/${h.id}`)));
     assert.ok(!raw.includes('PRIVATE KEY'), 'no private key in any answer');
     assert.ok(!raw.includes('custom_key'));

@@ -81,6 +81,15 @@ const replaceCertificate = prepared((db, p: PackCertificatesTable) => {
   return db.updateTable('pack_certificates').set(columns).where('id', '=', p.id);
 });
 
+const insertCertificate = prepared((db, p: PackCertificatesTable) => {
+  const row: PackCertificatesTable = {
+    id: p.id, pack_id: p.pack_id, custom_hostname_id: p.custom_hostname_id, key_type: p.key_type, certificate: p.certificate, chain: p.chain,
+    key_ciphertext: p.key_ciphertext, key_id: p.key_id, issuer: p.issuer, serial_number: p.serial_number, signature: p.signature,
+    expires_on: p.expires_on, issued_on: p.issued_on, uploaded_on: p.uploaded_on, fingerprint_sha256: p.fingerprint_sha256, hosts: p.hosts,
+  };
+  return db.insertInto('pack_certificates').values(row);
+});
+
 export const packCertificatesRepository = {
   /** With the sealed keys: for the edge, which serves them. */
   forHostname: async (db: Db, customHostnameId: string): Promise<PackCertificateRow[]> =>
@@ -107,7 +116,7 @@ export const packCertificatesRepository = {
   },
 
   insert: async (db: Db, row: PackCertificateRow) => {
-    await db.insertInto('pack_certificates').values({ ...row, ...(await storedChain(db, row.certificate)) }).execute();
+    await insertCertificate.execute(db, { ...row, ...(await storedChain(db, row.certificate)) });
   },
 
   /** Replaces everything about a certificate but its id, pack, hostname and key type (its slot). */

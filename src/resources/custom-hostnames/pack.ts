@@ -79,13 +79,18 @@ export async function putIntoPack(
   trx: Db,
   host: CustomHostnamesTable,
   uploads: CertificateUpload[],
-): Promise<void> {
-  const current = await packCertificatesRepository.publicForHostname(trx, host.id);
+  /** The pack as it is, when the caller knows it (a hostname created in this write has none). */
+  known?: PackCertificateRow[],
+): Promise<PackCertificateRow[]> {
+  const current = known ?? (await packCertificatesRepository.publicForHostname(trx, host.id));
+  const written: PackCertificateRow[] = [];
   for (const upload of uploads) {
     const slot = current.find((c) => c.key_type === upload.keyType);
     const id = slot?.id ?? ctx.ids.uuid();
     const row = certificateRow(ctx, upload, { id, packId: host.ssl_pack_id, customHostnameId: host.id });
     if (slot) await packCertificatesRepository.replace(trx, id, row);
     else await packCertificatesRepository.insert(trx, row);
+    written.push(row);
   }
+  return written;
 }

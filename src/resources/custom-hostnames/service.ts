@@ -8,7 +8,7 @@ import { isUniqueViolation } from '../../storage/connect.js';
 import type { CustomHostnamesTable, Db } from '../../storage/schema.js';
 import { normaliseHostname } from '../../pki/hostname.js';
 import type { ZonesService } from '../zones/service.js';
-import { packCertificatesRepository } from './pack-repository.js';
+import { packCertificatesRepository, type PackCertificateRow } from './pack-repository.js';
 import { putIntoPack, validatePairs, validateUploads, type CertificateUpload } from './pack.js';
 import { checkMergedSettings, originProblem, parseCreate, parseEdit, type HostnameBody, type SslSettings } from './input.js';
 import { toCustomHostname } from './model.js';
@@ -87,17 +87,20 @@ function preparedRow(ctx: Pick<AppContext, 'ids' | 'clock'>, zoneId: string, inp
  * Inserts prepared hostnames and their packs inside the caller's write, after the zone's quota
  * check (the kept count: O(1)). The caller has checked that each hostname is new.
  */
-export async function insertPrepared(ctx: Pick<AppContext, 'ids' | 'vault' | 'clock'>, trx: Db, prepared: PreparedHostname[]): Promise<void> {
-  if (prepared.length === 0) return;
+export async function insertPrepared(ctx: Pick<AppContext, 'ids' | 'vault' | 'clock'>, trx: Db, prepared: PreparedHostname[]): Promise<PackCertificateRow[][]> {
+  if (prepared.length === 0) return [];
   const zoneId = prepared[0]!.row.zone_id;
   if ((await customHostnamesRepository.countInZone(trx, zoneId)) + prepared.length > HOSTNAME_HARD_CAP) throw Errors.quotaExceeded(HOSTNAME_HARD_CAP);
+  const packs: PackCertificateRow[][] = [];
   for (const { row, uploads } of prepared) {
     await customHostnamesRepository.insert(trx, row);
-    await putIntoPack(ctx, trx, row, uploads);
+    // A new hostname's pack is empty: nothing to read.
+    packs.push(await putIntoPack(ctx, trx, row, uploads, []));
     if (uploads.length === 0 && row.ssl_method === 'http' && !row.hostname.startsWith('*.')) {
       await issuanceRepository.arm(trx, { customHostnameId: row.id, zoneId: row.zone_id, hostname: row.hostname, certificateAuthority: row.ssl_certificate_authority, now: row.created_at });
     }
   }
+  return packs;
 }
 
 export class CustomHostnamesService {
@@ -120,16 +123,18 @@ export class CustomHostnamesService {
     await this.zones.zoneFor(principal, zoneId, 'ssl:edit');
     const input = parseCreateBody(body);
     const prepared = preparedRow(this.ctx, zoneId, input, await validateUploads(this.ctx, input.ssl.pairs, input.hostname));
+    let pack: PackCertificateRow[];
     try {
-      await this.ctx.store.write({ kind: 'custom_hostname', zoneId, entityId: prepared.row.id }, async (trx) => {
+      pack = await this.ctx.store.write({ kind: 'custom_hostname', zoneId, entityId: prepared.row.id }, async (trx) => {
         if (await customHostnamesRepository.getByHostname(trx, prepared.row.hostname)) throw Errors.duplicateHostname();
-        await insertPrepared(this.ctx, trx, [prepared]);
+        return (await insertPrepared(this.ctx, trx, [prepared]))[0]!;
       }, auditOf(principal));
     } catch (err) {
       if (isUniqueViolation(err)) throw Errors.duplicateHostname();
       throw err;
     }
-    return this.present(prepared.row);
+    // The answer from what was written (the whole chains uploaded), not read back.
+    return toCustomHostname(prepared.row, pack);
   }
 
   async get(principal: Principal, zoneId: string, id: string) {
