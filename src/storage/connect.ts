@@ -134,8 +134,12 @@ function writer(
   };
 }
 
-/** The most writes one SQLite transaction takes from the queue. */
-const MAX_WRITES_PER_COMMIT = 64;
+/**
+ * The most writes one SQLite transaction takes from the queue. The transaction holds the event
+ * loop from its first write to its commit (~1 ms per create), so this bounds how long reads,
+ * health checks and an in-process edge wait behind it.
+ */
+const MAX_WRITES_PER_COMMIT = 16;
 
 /**
  * `write` on SQLite, with group commit. SQLite has one writer at a time, so writes queue anyway;

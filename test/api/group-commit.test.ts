@@ -63,6 +63,14 @@ test('writes of one turn share a commit; the one that fails leaves nothing, the 
   assert.equal(list.body.result_info.total_count, 9);
 });
 
+test('a commit takes at most 16 writes: the event loop is not held longer than that', { skip: onPostgres() }, async () => {
+  const stats = s.running.ctx.store.stats!;
+  const before = { ...stats };
+  const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => create(`cap${i}.grouped.test`)));
+  assert.equal(ids.length, 20);
+  assert.deepEqual([stats.writes - before.writes, stats.commits - before.commits], [20, 2]);
+});
+
 test('concurrent API requests: each answered for itself, one create of a hostname wins, refusals write nothing', async () => {
   const path = `/zones/${zoneId}/custom_hostnames`;
   const distinct = Array.from({ length: 24 }, (_, i) => `c${i}.concurrent.test`);

@@ -9,9 +9,14 @@ import { splitChain } from '../../storage/chains.js';
 export type PackCertificateRow = Omit<PackCertificatesTable, 'chain'>;
 /** A pack certificate without its sealed key: all the API ever shows. */
 export type PackCertificateView = Omit<PackCertificateRow, 'key_ciphertext' | 'key_id'>;
-/** What a list page shows of a pack certificate: its facts, not its PEM (see `summariesForHostnames`). */
+/**
+ * What a list page shows of a pack certificate: its facts, not its PEM. A page of 50 packs
+ * carried about 140 KB of chains, most of a list request's CPU (JSON escaping, writing);
+ * Cloudflare's own answers do not echo the certificate either. A GET of one hostname still
+ * carries it. Read with the page (custom-hostnames/repository.ts, `withPack`).
+ */
 export type PackCertificateSummary = Omit<PackCertificateView, 'certificate'>;
-const SUMMARY_COLUMNS = [
+export const SUMMARY_COLUMNS = [
   'id', 'pack_id', 'custom_hostname_id', 'key_type', 'issuer', 'serial_number', 'signature',
   'expires_on', 'issued_on', 'uploaded_on', 'fingerprint_sha256', 'hosts',
 ] as const;
@@ -97,23 +102,6 @@ export const packCertificatesRepository = {
 
   /** What the API shows and checks; the sealed keys are most of a row's bytes, so they stay put. */
   publicForHostname: async (db: Db, customHostnameId: string): Promise<PackCertificateView[]> => withChains(db, await publicPack.execute(db, { customHostnameId })),
-
-  /**
-   * For list pages: every certificate fact but the PEM. A page of 50 packs carries about 140 KB
-   * of chains, which were 70 % of a list request's CPU (JSON escaping, writing); Cloudflare's
-   * own answers do not echo the certificate either. A GET of one hostname still carries it.
-   */
-  async summariesForHostnames(db: Db, ids: string[]): Promise<Map<string, PackCertificateSummary[]>> {
-    const byHostname = new Map<string, PackCertificateSummary[]>();
-    if (ids.length === 0) return byHostname;
-    const rows = await db.selectFrom('pack_certificates').select(SUMMARY_COLUMNS).where('custom_hostname_id', 'in', ids).execute();
-    for (const row of rows) {
-      const list = byHostname.get(row.custom_hostname_id) ?? [];
-      list.push(row);
-      byHostname.set(row.custom_hostname_id, list);
-    }
-    return byHostname;
-  },
 
   insert: async (db: Db, row: PackCertificateRow) => {
     await insertCertificate.execute(db, { ...row, ...(await storedChain(db, row.certificate)) });

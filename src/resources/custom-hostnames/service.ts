@@ -145,8 +145,7 @@ export class CustomHostnamesService {
   async list(principal: Principal, filter: CustomHostnameFilter, page: PageRequest) {
     await this.zones.zoneFor(principal, filter.zoneId, [...READ]);
     const { rows, total } = await customHostnamesRepository.list(this.ctx.store.db, filter, page, this.ctx.store.dialect);
-    const certificates = await packCertificatesRepository.summariesForHostnames(this.ctx.store.db, rows.map((r) => r.id));
-    return { hostnames: rows.map((r) => toCustomHostname(r, certificates.get(r.id) ?? [])), total };
+    return { hostnames: rows.map(({ pack, ...row }) => toCustomHostname(row, pack)), total };
   }
 
   /** PATCH merges: fields not sent keep their values; settings merge one by one; certificates go into their key-type slot. */
