@@ -243,6 +243,9 @@ async function openSqlite(file: string, clock: Clock): Promise<Store> {
   database.pragma('foreign_keys = ON');
   // Keep the hot part of the database in process memory (pages are ~2 KB of certificate PEM each).
   database.pragma('cache_size = -65536');
+  // Temporary files in memory: the savepoint of each write of a shared commit (group commit,
+  // below) keeps the original of every page it changes until it is released, in a file by default.
+  database.pragma('temp_store = MEMORY');
   // No memory-mapped I/O (mmap_size stays 0): an I/O error on a mapped page is a SIGBUS that
   // kills the process (a file made immutable or truncated under it ended SIGTERM in SIGBUS),
   // where read() returns an error SQLite reports. SQLite's own page cache above holds hot pages.
