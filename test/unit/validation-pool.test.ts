@@ -139,3 +139,16 @@ test('through the API: the same answers with EDGECERT_VALIDATION_THREADS=0 and =
   assert.equal(answers[0]!.refused[0], 400);
   assert.deepEqual(answers[0]!.put, [400, [1813]], 'an RSA certificate offered for the ECDSA slot');
 });
+
+test('threads start as jobs need them: one for jobs one at a time, up to the size for jobs at once', async () => {
+  const p = new ValidationPool(3, trustFile, createLogger('silent'));
+  try {
+    for (let i = 0; i < 3; i++) assert.ok('ok' in (await outcome(() => p.validatePairs([pair(ecdsa)], HOST, new Date()))));
+    assert.equal(threadsOf(p).length, 1, 'one job at a time: one thread');
+    const together = await Promise.all(Array.from({ length: 6 }, () => outcome(() => p.validatePairs([pair(ecdsa)], HOST, new Date()))));
+    assert.ok(together.every((o) => 'ok' in o));
+    assert.equal(threadsOf(p).length, 3, 'six at once: as many threads as allowed, no more');
+  } finally {
+    await p.close();
+  }
+});

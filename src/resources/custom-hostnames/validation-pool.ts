@@ -83,11 +83,11 @@ export class ValidationPool implements UploadValidator {
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }
 
+  /** An idle thread, else a new one while there are fewer than `size`, else the least busy. */
   private leastBusy(): Thread {
-    if (this.threads.length < this.size) {
-      const fresh = this.spawn();
-      if (this.threads.every((t) => t.inFlight.size > 0)) return fresh;
-    }
+    const idle = this.threads.find((t) => t.inFlight.size === 0);
+    if (idle) return idle;
+    if (this.threads.length < this.size) return this.spawn();
     return this.threads.reduce((a, b) => (b.inFlight.size < a.inFlight.size ? b : a));
   }
 
