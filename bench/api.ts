@@ -1,7 +1,7 @@
 import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runEdgecert } from '../test/helpers/process.js';
@@ -10,7 +10,7 @@ import { validateCustomCertificate } from '../src/pki/validate.js';
 import { TrustStore } from '../src/pki/trust.js';
 import { Pool } from 'undici';
 import pg from 'pg';
-import { fmt, load, loop, saveResults, say, type Measured } from './lib.js';
+import { cpuSeconds, fmt, load, loop, pin, saveResults, say, type Measured } from './lib.js';
 import { createDatabase, startCluster } from '../test/helpers/postgres.js';
 import { handshake } from '../test/helpers/tls.js';
 
@@ -19,25 +19,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONCURRENCY = 4;
 
 /** Pin a process to one core so server and load generator do not share one (2-core machines). */
-function pin(pid: number, core: number): boolean {
-  try {
-    execFileSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return NaN;
-  }
-}
-
 /** The bare X.509 work of a PUT with Node's crypto: parse the chain, parse the key, match, verify. */
 function bareX509(leaf: Leaf, intermediatePem: string, rootPem: string) {
   const root = new X509Certificate(rootPem);

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { isoTimestamp } from '../src/lib/clock.js';
 import type { CustomHostnamesTable, PackCertificatesTable } from '../src/storage/schema.js';
 import { runEdgecert } from '../test/helpers/process.js';
 import { makeTestPki } from '../test/helpers/pki.js';
-import { say, saveResults } from './lib.js';
+import { cpuSeconds, pin, say, saveResults } from './lib.js';
 
 /**
  * `npm run bench -- edge`: edgecert's edge against nginx serving the same certificates, in the
@@ -21,28 +21,10 @@ const CONTEXTS = Number(process.env.BENCH_EDGE_CONTEXTS ?? 10_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-function cpuSeconds(pids: number[]): number {
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch {
-      /* process gone */
-    }
-  }
-  return total;
-}
+/** CPU seconds of several processes together (a process gone counts nothing). */
+const cpuSecondsOf = (pids: number[]) => pids.reduce((total, pid) => total + (cpuSeconds(pid) || 0), 0);
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-
-function pin(pid: number, core: number): void {
-  try {
-    execFileSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
-  } catch {
-    /* not pinned */
-  }
-}
 
 interface ClientResult {
   ops: number;
@@ -66,9 +48,9 @@ function client(args: Record<string, string | number>): Promise<ClientResult> {
 
 /** Measures one phase: the client's figures and the server CPU it cost. */
 async function phase(name: string, serverPids: number[], args: Record<string, string | number>) {
-  const before = cpuSeconds(serverPids);
+  const before = cpuSecondsOf(serverPids);
   const r = await client(args);
-  const cpuMs = ((cpuSeconds(serverPids) - before) / r.ops) * 1000;
+  const cpuMs = ((cpuSecondsOf(serverPids) - before) / r.ops) * 1000;
   say(
     `${name.padEnd(44)} ${(r.ops / r.seconds).toFixed(0).padStart(7)} /s   p50 ${r.p50ms.toFixed(2)} ms   p99 ${r.p99ms.toFixed(2)} ms   server CPU ${cpuMs.toFixed(3)} ms/op${r.failures ? `   failures ${r.failures}` : ''}`,
   );
@@ -292,12 +274,12 @@ async function benchWorkers(dir: string, originPort: number, workers: number) {
       return { p50ms: latencies[Math.floor(latencies.length / 2)]!, p99ms: latencies[Math.floor(latencies.length * 0.99)]! };
     };
     const idle = await probe(2);
-    const before = pids.map((p) => cpuSeconds([p]));
+    const before = pids.map((p) => cpuSecondsOf([p]));
     const [full, healthz] = await Promise.all([
       phase(`${workers} workers: full handshakes, TLS 1.3 ECDSA`, pids, { address, mode: 'handshake', sigalgs: 'ecdsa', seconds: SECONDS, concurrency: 16, hosts: 1 }),
       probe(SECONDS - 1),
     ]);
-    const used = pids.map((p, i) => cpuSeconds([p]) - before[i]!);
+    const used = pids.map((p, i) => cpuSecondsOf([p]) - before[i]!);
     const total = used.reduce((a, b) => a + b, 0);
     const shares = used.map((u) => u / total);
     if (workers > 1) say(`${workers} workers: share of the handshake CPU per worker ${shares.map((x) => `${(x * 100).toFixed(0)} %`).join(', ')} (goal: none above 60 % with two)`);

@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -69,4 +70,27 @@ export function saveResults(name: string, data: unknown): string {
   writeFileSync(`${base}.md`, `# edgecert bench: ${name}\n\n${new Date().toISOString()}, Node ${process.version}\n\n\`\`\`\n${printed.join('\n')}\n\`\`\`\n`);
   printed.length = 0;
   return `${base}.json`;
+}
+
+/** Pins a process and all its threads to `cores` (a core, or a list such as "0-1"); false where taskset is missing. */
+export function pin(pid: number, cores: number | string): boolean {
+  try {
+    execFileSync('taskset', ['-a', '-cp', String(cores), String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * CPU seconds (user + system) a process has used so far, or one of its threads (`thread`: a
+ * thread id; the main thread's is the pid), from /proc (Linux); NaN once it is gone.
+ */
+export function cpuSeconds(pid: number, thread?: number): number {
+  try {
+    const fields = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
 }

@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -8,7 +7,7 @@ import { Pool } from 'undici';
 import { runEdgecert } from '../test/helpers/process.js';
 import { makeTestPki, type Leaf } from '../test/helpers/pki.js';
 import { Metrics } from '../src/lib/metrics.js';
-import { saveResults, say } from './lib.js';
+import { cpuSeconds, pin, saveResults, say } from './lib.js';
 
 /**
  * `npm run bench -- ops` (issue 19): what the audit log and the metrics cost.
@@ -23,17 +22,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const HOSTNAMES = 200;
 
-function pin(pid: number, core: number): void {
-  try {
-    execFileSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
-  } catch {
-    /* not pinned */
-  }
-}
-const cpuSeconds = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
+
 
 async function server(pki: Awaited<ReturnType<typeof makeTestPki>>, auditLog: boolean) {
   const dir = mkdtempSync(path.join(tmpdir(), 'edgecert-ops-'));

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Pool } from 'undici';
@@ -14,7 +14,7 @@ import { splitChain, type SplitChain } from '../src/storage/chains.js';
 import { runEdgecert } from '../test/helpers/process.js';
 import { createDatabase, startCluster, type Cluster } from '../test/helpers/postgres.js';
 import { makeTestPki } from '../test/helpers/pki.js';
-import { fmt, load, saveResults, say, type Measured } from './lib.js';
+import { cpuSeconds, fmt, load, pin, saveResults, say, type Measured } from './lib.js';
 import { HOSTNAME_HARD_CAP } from '../src/resources/custom-hostnames/service.js';
 
 /**
@@ -32,20 +32,6 @@ const CONCURRENCY = 4;
 const PENDING_EVERY = 10;
 /** BENCH_READ_PHASES=<text>: only the phases whose name contains it (e.g. `first page`, `GET`). */
 const wanted = (name: string) => !process.env.BENCH_READ_PHASES || name.includes(process.env.BENCH_READ_PHASES);
-
-function pin(pid: number, core: number | string): void {
-  try {
-    execFileSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
-  } catch {
-    /* not pinned */
-  }
-}
-
-/** CPU seconds of a process (all its threads), or of one of its threads. */
-function cpuSeconds(pid: number, thread?: number): number {
-  const fields = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** A PostgreSQL database's size on disk. */
 async function postgresBytes(url: string): Promise<number> {
