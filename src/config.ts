@@ -246,8 +246,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
   const edgeWorkerStartupMs = parseDuration('EDGECERT_EDGE_WORKER_STARTUP_TIMEOUT', s.EDGECERT_EDGE_WORKER_STARTUP_TIMEOUT ?? '5m');
   const changePollMs =
     s.EDGECERT_CHANGE_POLL_INTERVAL === undefined ? undefined : parseDuration('EDGECERT_CHANGE_POLL_INTERVAL', s.EDGECERT_CHANGE_POLL_INTERVAL, { min: 50, max: 86_400_000, text: '50ms to 24h' });
-  const resumption = s.EDGECERT_TLS_RESUMPTION ?? 'on';
-  if (resumption !== 'on' && resumption !== 'off') throw new ConfigError('EDGECERT_TLS_RESUMPTION', `must be on or off, got "${resumption}"`);
   const ticketKeyRotationMs = parseDuration('EDGECERT_TLS_TICKET_ROTATION', s.EDGECERT_TLS_TICKET_ROTATION ?? '1h', { min: 10_000, max: 86_400_000, text: '10s to 24h' });
   const bootstrapToken = s.EDGECERT_BOOTSTRAP_TOKEN;
   if (bootstrapToken !== undefined && !/^[A-Za-z0-9_-]{40,}$/.test(bootstrapToken)) {
@@ -293,7 +291,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): Config 
     validationThreads,
     changePollMs,
     edgeWorkerStartupMs,
-    tlsResumption: resumption === 'on',
+    tlsResumption: onOff('EDGECERT_TLS_RESUMPTION', s.EDGECERT_TLS_RESUMPTION, true),
     ticketKeyRotationMs,
     originScheme: scheme,
     originPort,

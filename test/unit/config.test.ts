@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -16,6 +17,11 @@ test('defaults follow the contract', () => {
   assert.deepEqual(c.timeouts, { headersMs: 10_000, keepAliveMs: 30_000, idleMs: 60_000 });
   assert.equal(c.edgeMaxConnections, 10_000);
   assert.equal(c.edgeMaxConnectionsPerIp, 256);
+  assert.equal(c.tlsResumption, true);
+  // One per core but the event loop's, at most four: none on one core.
+  assert.equal(c.validationThreads, Math.min(4, availableParallelism() - 1));
+  assert.equal(loadConfig({ EDGECERT_VALIDATION_THREADS: '0' }).validationThreads, 0);
+  assert.equal(loadConfig({ EDGECERT_VALIDATION_THREADS: '3' }).validationThreads, 3);
 });
 
 test('durations: ms, s, m, h or bare seconds', () => {
@@ -56,6 +62,9 @@ test('invalid values name their variable', () => {
     [{ EDGECERT_ACME_DIRECTORY: 'https://a.test/dir', EDGECERT_ACME_KEY_TYPES: 'rsa,rsa' }, 'EDGECERT_ACME_KEY_TYPES'],
     [{ EDGECERT_ACME_DIRECTORY: 'https://a.test/dir', EDGECERT_ACME_RENEW_BEFORE: '5y' }, 'EDGECERT_ACME_RENEW_BEFORE'],
     [{ EDGECERT_ACME_DIRECTORY: 'https://a.test/dir', EDGECERT_ACME_VALIDATION_TIMEOUT: '100d' }, 'EDGECERT_ACME_VALIDATION_TIMEOUT'],
+    [{ EDGECERT_TLS_RESUMPTION: 'yes' }, 'EDGECERT_TLS_RESUMPTION'],
+    [{ EDGECERT_VALIDATION_THREADS: 'two' }, 'EDGECERT_VALIDATION_THREADS'],
+    [{ EDGECERT_VALIDATION_THREADS: '65' }, 'EDGECERT_VALIDATION_THREADS'],
   ];
   for (const [env, variable] of bad) {
     assert.throws(() => loadConfig(env), (e: unknown) => e instanceof ConfigError && e.variable === variable);
