@@ -91,6 +91,23 @@ test('custom_metadata is a flat map of string values: nesting (5,000 levels), nu
   assert.deepEqual(ok.body.result.custom_metadata, { tier: 'gold', __proto__: 'fine', constructor: 'also' });
 });
 
+test('a certificate pair with an extra property nested 50,000 levels deep: only the pair is checked (and threads get only its two strings)', async () => {
+  // The schema lets unknown properties through; the certificate rules run on validation threads,
+  // and cloning such a value for a thread overflowed its stack: a 500 before the fix.
+  const nested = `${'['.repeat(50_000)}${']'.repeat(50_000)}`;
+  const pair = (leaf: Leaf) => `{"custom_certificate":${JSON.stringify(leaf.chainPem)},"custom_key":${JSON.stringify(leaf.keyPem)},"extra":${nested}}`;
+  const leaf = await pki.leaf({ hosts: ['nested.customer.com'], keyType: 'ecdsa' });
+  const created = await s.api('POST', `/zones/${zoneId}/custom_hostnames`, `{"hostname":"nested.customer.com","ssl":{"custom_cert_bundle":[${pair(leaf)}]}}`);
+  assert.equal(created.status, 201, JSON.stringify(created.body).slice(0, 300));
+  const replaced = await s.api('PATCH', `/zones/${zoneId}/custom_hostnames/${created.body.result.id}`, `{"ssl":{"custom_cert_bundle":[${pair(leaf)}]}}`);
+  assert.equal(replaced.status, 202, JSON.stringify(replaced.body).slice(0, 300));
+  const { ssl } = replaced.body.result;
+  const put = await s.api('PUT', `/zones/${zoneId}/custom_hostnames/${created.body.result.id}/certificate_pack/${ssl.id}/certificates/${ssl.certificates[0].id}`, pair(leaf));
+  assert.equal(put.status, 200, JSON.stringify(put.body).slice(0, 300));
+  const bad = await s.api('POST', `/zones/${zoneId}/custom_hostnames`, `{"hostname":"other.customer.com","ssl":{"custom_cert_bundle":[${pair(leaf)}]}}`);
+  assert.deepEqual([bad.status, codes(bad.body)[0]], [400, 1446], 'refused for the hostname, not a 500');
+});
+
 test('page numbers at the extremes: 1e308, 99999999999999999999, Infinity, NaN, -1 are 400s; a page past the end is []', async () => {
   for (const list of [`/zones/${zoneId}/custom_hostnames`, '/zones', '/accounts']) {
     for (const page of ['1e308', '99999999999999999999', 'Infinity', 'NaN', '-1', '0']) {

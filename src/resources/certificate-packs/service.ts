@@ -51,7 +51,7 @@ export class CertificatePacksService {
 
   async replace(principal: Principal, a: PackAddress, body: CertificatePair) {
     const host = await this.hostnameOf(principal, a);
-    const upload = (await validateUploads(this.ctx, [{ custom_certificate: body.custom_certificate, custom_key: body.custom_key }], host.hostname))[0]!;
+    const upload = (await validateUploads(this.ctx, [body], host.hostname))[0]!;
     return this.ctx.store.write({ kind: 'certificate_pack', zoneId: a.zoneId, entityId: host.id }, async (trx, tx) => {
       const locked = await this.lockedPack(trx, tx, host, a.certificateId);
       noteOldValue(principal, certificateSummary(locked.certificate));

@@ -65,7 +65,10 @@ export class ValidationPool implements UploadValidator {
   /** The pairs' certificates, each checked as an upload is; an ApiError as the inline rules throw it. */
   validatePairs(pairs: CertificatePair[], hostname: string, now: Date): Promise<CertificateUpload[]> {
     if (this.closed) return Promise.reject(new Error('the validation pool is closed'));
-    const job: ValidationJob = { id: this.nextId++, pairs, hostname, now: now.getTime() };
+    // The two texts of each pair, nothing else: the schema lets unknown properties through, and
+    // cloning a deeply nested one for the thread would overflow the stack (a 500).
+    const texts = pairs.map((p) => ({ custom_certificate: p.custom_certificate, custom_key: p.custom_key }));
+    const job: ValidationJob = { id: this.nextId++, pairs: texts, hostname, now: now.getTime() };
     return new Promise((resolve, reject) => this.dispatch({ job, losses: 0, resolve, reject }));
   }
 
