@@ -115,3 +115,20 @@ test('SQLite: VACUUM keeps the rowids the index is keyed by', { skip: onPostgres
   for (const value of ['customer42', 'app123.']) await checkContain(value);
   await sql`insert into custom_hostnames_search(custom_hostnames_search, rank) values ('integrity-check', 1)`.execute(s.running.ctx.store.db);
 });
+
+test('SQLite: a rare value is read through the index, a common one by scanning (shown by taking one hostname out of the index)', { skip: onPostgres() }, async () => {
+  const db = s.running.ctx.store.db;
+  const victim = 'shop.customer42.example';
+  const { rowid } = (await sql<{ rowid: number }>`select rowid from custom_hostnames where hostname = ${victim}`.execute(db)).rows[0]!;
+  const total = async (value: string) => (await list(zoneId, `per_page=5&hostname.contain=${value}`)).body.result_info.total_count as number;
+  const before = { rare: await total('er42.ex'), common: await total('.customer') };
+  assert.equal(before.rare, 1);
+  await sql`insert into custom_hostnames_search(custom_hostnames_search, rowid, hostname) values ('delete', ${rowid}, ${victim})`.execute(db);
+  try {
+    assert.equal(await total('er42.ex'), 0, 'rare trigrams: the index decides which rows are read');
+    assert.equal(await total('.customer'), before.common, 'trigrams in every hostname: the zone is scanned');
+  } finally {
+    await sql`insert into custom_hostnames_search(custom_hostnames_search) values ('rebuild')`.execute(db);
+  }
+  assert.equal(await total('er42.ex'), 1);
+});
