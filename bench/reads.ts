@@ -152,29 +152,22 @@ interface Served {
 const ON_POSTGRES = process.env.BENCH_READ_DATABASE === 'postgres';
 let cluster: Cluster | undefined;
 
-async function serve(n: number, token: string): Promise<Served> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'edgecert-bench-reads-'));
-  const trustFile = path.join(dir, 'trust.pem');
-  let databaseUrl: string | undefined;
-  if (ON_POSTGRES) {
-    cluster ??= await startCluster();
-    databaseUrl = await createDatabase(cluster.url);
-  }
-  const { zoneId, ids, bundle, seedSeconds } = await seed(dir, n, trustFile, databaseUrl);
-  const bytes = databaseUrl ? await postgresBytes(databaseUrl) : databaseBytes(dir);
-  say(`${n} hostnames seeded directly in ${seedSeconds.toFixed(1)} s; database ${(bytes / 1048576).toFixed(0)} MiB, ${(bytes / n).toFixed(0)} bytes per hostname`);
+/** `edgecert serve --role api` on a seeded data directory (and database), once it listens. */
+async function startApi(dir: string, token: string, databaseUrl: string | undefined, validationThreads: string, nodeArgs: string[] = []) {
   const server = runEdgecert(['serve', '--role', 'api', '--api-listen', '127.0.0.1:0'], {
     EDGECERT_DATA_DIR: dir,
     EDGECERT_BOOTSTRAP_TOKEN: token,
-    EDGECERT_TRUST_CA_FILE: trustFile,
+    EDGECERT_TRUST_CA_FILE: path.join(dir, 'trust.pem'),
     EDGECERT_LOG_LEVEL: 'warn',
-    // Pinned to one core below: validation threads would only share it.
-    EDGECERT_VALIDATION_THREADS: '0',
+    EDGECERT_VALIDATION_THREADS: validationThreads,
     ...(databaseUrl ? { EDGECERT_DATABASE_URL: databaseUrl } : {}),
-  }, process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []);
+  }, nodeArgs);
   const url = (await server.waitFor(/API listening on (\S+)\/client\/v4/, 600_000))[1]!;
-  // Every server on core 0 (one is measured at a time), the load generator on core 1.
-  pin(server.child.pid!, 0);
+  return { server, url };
+}
+
+/** GET (200) and POST (201) against the API, anything else thrown. */
+function apiClient(url: string, token: string) {
   const pool = new Pool(url, { connections: 8, pipelining: 1 });
   const get = async (p: string) => {
     const res = await pool.request({ method: 'GET', path: `/client/v4${p}`, headers: { authorization: `Bearer ${token}` } });
@@ -186,6 +179,25 @@ async function serve(n: number, token: string): Promise<Served> {
     const text = await res.body.text();
     if (res.statusCode !== 201) throw new Error(`POST ${p}: ${res.statusCode} ${text.slice(0, 300)}`);
   };
+  return { pool, get, post };
+}
+
+async function serve(n: number, token: string): Promise<Served> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'edgecert-bench-reads-'));
+  const trustFile = path.join(dir, 'trust.pem');
+  let databaseUrl: string | undefined;
+  if (ON_POSTGRES) {
+    cluster ??= await startCluster();
+    databaseUrl = await createDatabase(cluster.url);
+  }
+  const { zoneId, ids, bundle, seedSeconds } = await seed(dir, n, trustFile, databaseUrl);
+  const bytes = databaseUrl ? await postgresBytes(databaseUrl) : databaseBytes(dir);
+  say(`${n} hostnames seeded directly in ${seedSeconds.toFixed(1)} s; database ${(bytes / 1048576).toFixed(0)} MiB, ${(bytes / n).toFixed(0)} bytes per hostname`);
+  // Pinned to one core below: validation threads would only share it.
+  const { server, url } = await startApi(dir, token, databaseUrl, '0', process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []);
+  // Every server on core 0 (one is measured at a time), the load generator on core 1.
+  pin(server.child.pid!, 0);
+  const { pool, get, post } = apiClient(url, token);
   return { n, dir, token, databaseUrl, zoneId, ids, bundle, seedSeconds, bytes, server, pool, get, post };
 }
 
@@ -250,24 +262,11 @@ async function lists(s: Served) {
  * the load generator stays on core 1. Its CPU is the whole process's, threads included.
  */
 async function createsWithThreads(s: Served, create: (post: Served['post']) => () => Promise<void>) {
-  const server = runEdgecert(['serve', '--role', 'api', '--api-listen', '127.0.0.1:0'], {
-    EDGECERT_DATA_DIR: s.dir,
-    EDGECERT_BOOTSTRAP_TOKEN: s.token,
-    EDGECERT_TRUST_CA_FILE: path.join(s.dir, 'trust.pem'),
-    EDGECERT_LOG_LEVEL: 'warn',
-    // Its default (cores - 1), said outright: the bench's own affinity (core 1) is inherited.
-    EDGECERT_VALIDATION_THREADS: String(Math.max(1, cpus().length - 1)),
-    ...(s.databaseUrl ? { EDGECERT_DATABASE_URL: s.databaseUrl } : {}),
-  });
+  // Its default (cores - 1), said outright: the bench's own affinity (core 1) is inherited.
+  const { server, url } = await startApi(s.dir, s.token, s.databaseUrl, String(Math.max(1, cpus().length - 1)));
   try {
-    const url = (await server.waitFor(/API listening on (\S+)\/client\/v4/, 600_000))[1]!;
     pin(server.child.pid!, `0-${cpus().length - 1}`);
-    const pool = new Pool(url, { connections: 8, pipelining: 1 });
-    const post = async (p: string, body: unknown) => {
-      const res = await pool.request({ method: 'POST', path: `/client/v4${p}`, headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      const text = await res.body.text();
-      if (res.statusCode !== 201) throw new Error(`POST ${p}: ${res.statusCode} ${text.slice(0, 300)}`);
-    };
+    const { pool, post } = apiClient(url, s.token);
     try {
       return await measure({ ...s, server }, 'create with an RSA + ECDSA pack (POST), validation threads, all cores', create(post));
     } finally {
